@@ -1,0 +1,1 @@
+# Batch jobs, batches and events arrive with the batch jobs issue.

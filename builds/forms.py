@@ -1,0 +1,76 @@
+"""Forms parse what the user typed; the services decide whether it is allowed."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.models import Group
+
+from builds.choices import Processes
+from builds.models import InstanceType
+
+PROCESSES_HELP = (
+    "TensorFlow models must use ONE. Models that use more than about 1 GB of memory should use ONE. "
+    "Otherwise use ALL (one process per vCPU of the instance type)."
+)
+BLANK_ENV_ROWS = 2
+
+
+class ModelCreateForm(forms.Form):
+    model_id = forms.CharField(label="Model id", max_length=100, help_text="e.g. ds-premium-fraud-detection")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    team = forms.ModelChoiceField(queryset=Group.objects.none(), to_field_name="name", empty_label=None)
+
+    def __init__(self, *args, teams, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams
+
+
+class BuildUploadForm(forms.Form):
+    artifact = forms.FileField(
+        help_text="A .zip or .tar.gz of Python source (give its entrypoint), or a .joblib/.pkl model object."
+    )
+    entrypoint = forms.CharField(
+        required=False, max_length=255, help_text="module.path:ClassName, for source archives only."
+    )
+
+
+class BatchConfigForm(forms.Form):
+    deployment_name = forms.CharField(label="Deployment Name", max_length=100, strip=True)
+    instance_type = forms.ModelChoiceField(
+        label="Instance type", queryset=InstanceType.objects.filter(is_active=True), to_field_name="name",
+        empty_label=None,
+    )
+    processes = forms.ChoiceField(
+        label="Number of Processes", choices=Processes.choices, initial=Processes.ALL, widget=forms.RadioSelect,
+        help_text=PROCESSES_HELP,
+    )
+    # Holds errors about the environment variable rows, which are read from env_key/env_value.
+    env = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, initial_env: dict[str, str] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.is_bound:
+            keys, values = self.data.getlist("env_key"), self.data.getlist("env_value")
+            self.env_rows = [(k.strip(), v) for k, v in zip(keys, values, strict=False) if k.strip() or v]
+        else:
+            self.env_rows = list((initial_env or {}).items())
+
+    @property
+    def env_rows_with_blanks(self) -> list[tuple[str, str]]:
+        return self.env_rows + [("", "")] * BLANK_ENV_ROWS
+
+    @property
+    def shows_advanced(self) -> bool:
+        return bool(self.env_rows) or "processes" in self.errors or "env" in self.errors
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        env: dict[str, str] = {}
+        for key, value in self.env_rows:
+            if not key:
+                self.add_error("env", f"The value {value[:40]!r} has no variable name.")
+            elif key in env:
+                self.add_error("env", f"{key!r} is set twice.")
+            env[key] = value
+        cleaned["env"] = env
+        return cleaned

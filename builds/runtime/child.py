@@ -1,0 +1,151 @@
+"""The model process: loads one build and answers requests from its parent (a worker).
+
+Model code is untrusted, so it runs only here: a separate process with a clean environment (the
+batch config's variables and nothing of the platform's), its own memory limit, and no Django.
+It is started as ``python -I -u child.py --root REPO --cmd-fd R --res-fd W [--memory-mb N]``.
+
+Protocol: one JSON object per line on the command fd, one JSON reply per line on the result fd.
+The model's stdout and stderr go to fd 1, which the parent captures; after each request the child
+writes END_OF_REQUEST there so the parent can cut the captured output per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+
+END_OF_REQUEST = b"\n\x1e--mlplatform-end-of-request--\x1e\n"
+ORDINAL = "_mlp_ordinal"
+
+_model = None
+_schema = None
+
+
+def _load(message: dict) -> dict:
+    global _model, _schema
+    from mlplatform.sdk import ModelSchema, check_schema
+
+    if message["kind"] == "source":
+        sys.path.insert(0, message["path"])
+        module_name, _, class_name = message["entrypoint"].partition(":")
+        cls = getattr(importlib.import_module(module_name), class_name)
+        _model = cls()
+    else:
+        with open(message["path"], "rb") as handle:
+            if message["path"].endswith(".joblib"):
+                import joblib
+
+                _model = joblib.load(handle)
+            else:
+                import pickle
+
+                _model = pickle.load(handle)  # noqa: S301 - untrusted by design, hence this process
+    for method in ("schema", "predict"):
+        if not callable(getattr(_model, method, None)):
+            raise TypeError(f"the loaded object ({type(_model).__name__}) has no {method}() method")
+    schema = _model.schema()
+    errors = check_schema(schema)
+    _schema = schema if not errors else None
+    return {"schema": schema.to_dict() if isinstance(schema, ModelSchema) else None, "schema_errors": errors}
+
+
+def _require_model():
+    if _model is None or _schema is None:
+        raise RuntimeError("no model with a valid schema is loaded in this process")
+    return _model, _schema
+
+
+def _verify(message: dict) -> dict:
+    import pandas as pd
+
+    from mlplatform.sdk import check_output, sample_frame
+
+    model, schema = _require_model()
+    sample_path = message.get("sample")
+    if sample_path and sample_path.endswith(".csv"):
+        sample = pd.read_csv(sample_path).head(20)
+    elif sample_path:
+        sample = pd.read_parquet(sample_path).head(20)
+    else:
+        sample = sample_frame(schema)
+    missing = [name for name in schema.feature_names if name not in sample.columns]
+    if missing:
+        raise ValueError(f"the sample file lacks the feature column(s) {', '.join(missing)}")
+    output = model.predict(sample.copy())
+    _, notes = check_output(sample, output, schema)
+    return {"rows": len(sample), "notes": notes}
+
+
+def _predict(message: dict) -> dict:
+    """Read a Parquet shard, predict, check the contract, write the predictions with the ordinal."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlplatform.sdk import check_output
+
+    model, schema = _require_model()
+    table = pq.read_table(message["input"])
+    ordinals = table.column(ORDINAL)
+    frame = table.drop_columns([ORDINAL]).to_pandas()
+    started = time.perf_counter()
+    output = model.predict(frame.copy())
+    seconds = time.perf_counter() - started
+    predictions, notes = check_output(frame, output, schema, max_row_bytes=message.get("max_row_bytes"))
+    result = pa.Table.from_pandas(predictions.reset_index(drop=True), preserve_index=False)
+    pq.write_table(result.append_column(ORDINAL, ordinals), message["output"])
+    return {"rows": len(frame), "notes": notes, "predict_seconds": seconds}
+
+
+def _handle(message: dict) -> dict:
+    op = message.get("op")
+    handler = {"load": _load, "verify": _verify, "predict": _predict}.get(op)
+    if handler is None:
+        raise ValueError(f"unknown request {op!r}")
+    return handler(message)
+
+
+def _error_reply(exc: BaseException) -> dict:
+    if isinstance(exc, SystemExit):
+        error = f"the model called sys.exit({exc.code!r})"
+    elif isinstance(exc, MemoryError):
+        error = "MemoryError: the model ran out of memory (the instance type's memory is the limit)"
+    else:
+        error = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    return {"ok": False, "error": error, "traceback": traceback.format_exc()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--cmd-fd", type=int, required=True)
+    parser.add_argument("--res-fd", type=int, required=True)
+    parser.add_argument("--memory-mb", type=int, default=0)
+    args = parser.parse_args()
+    if args.memory_mb:
+        limit = args.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    sys.path.insert(0, args.root)
+    commands = os.fdopen(args.cmd_fd, "rb")
+    results = os.fdopen(args.res_fd, "wb", buffering=0)
+    for line in commands:
+        started = time.perf_counter()
+        try:
+            reply = {"ok": True, **_handle(json.loads(line))}
+        except BaseException as exc:  # noqa: BLE001 - every failure of model code is reported
+            reply = _error_reply(exc)
+        reply["seconds"] = time.perf_counter() - started
+        reply["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.write(1, END_OF_REQUEST)
+        results.write(json.dumps(reply).encode() + b"\n")
+
+
+if __name__ == "__main__":
+    main()

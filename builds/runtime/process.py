@@ -1,0 +1,233 @@
+"""The parent side of the model process: start it clean, send requests, capture its output.
+
+A crash, a hang, a memory error or a sys.exit in model code ends up as a ModelProcessError with a
+sentence saying what happened and the output the model printed; the caller (a worker) lives on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from builds.runtime.child import END_OF_REQUEST
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHILD = Path(__file__).with_name("child.py")
+TRUNCATED = "\n[truncated: {dropped:,} more bytes of output were not kept]\n"
+
+ENV_NAME = re.compile(r"^[A-Z_]+$")
+FORBIDDEN_ENV = ("PATH", "HOME")
+FORBIDDEN_ENV_PREFIXES = ("LD_", "PYTHON")
+# Not secrets, and numerical libraries misbehave on some CPUs without them: pass them through.
+PASS_THROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "TZ")
+
+
+def env_name_error(name: str) -> str | None:
+    """Why ``name`` cannot be a model environment variable, or None if it can."""
+    if not ENV_NAME.match(name):
+        return f"{name!r} is not allowed: names use only capital letters A-Z and underscores"
+    if name in FORBIDDEN_ENV or name.startswith(FORBIDDEN_ENV_PREFIXES):
+        return f"{name!r} is reserved by the platform (PATH, HOME, LD_* and PYTHON* cannot be set)"
+    return None
+
+
+def child_environment(config_env: dict[str, str], workdir: Path) -> dict[str, str]:
+    """The model's whole environment: nothing of the platform's (no database URL, no keys)."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(workdir),
+        "TMPDIR": str(workdir),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+    }
+    env.update({k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ})
+    for name, value in config_env.items():
+        if env_name_error(name) is None:
+            env[name] = str(value)
+    return env
+
+
+class ModelProcessError(Exception):
+    """The request failed; ``log`` holds what the model printed, ``traceback`` its traceback."""
+
+    def __init__(self, message: str, *, log: str = "", traceback: str = "") -> None:
+        super().__init__(message)
+        self.log = log
+        self.traceback = traceback
+
+
+@dataclass
+class Reply:
+    result: dict
+    log: str
+
+
+class _OutputCapture(threading.Thread):
+    """Reads the model's stdout+stderr, keeps at most ``cap`` bytes per request, drops the rest."""
+
+    def __init__(self, fd: int, cap: int) -> None:
+        super().__init__(daemon=True)
+        self.fd, self.cap = fd, cap
+        self.segments: queue.Queue[str] = queue.Queue()
+        self._kept = bytearray()
+        self._dropped = 0
+
+    def _append(self, data: bytes) -> None:
+        room = self.cap - len(self._kept)
+        self._kept += data[: max(room, 0)]
+        self._dropped += max(len(data) - max(room, 0), 0)
+
+    def _finish(self) -> None:
+        text = self._kept.decode("utf-8", errors="replace")
+        if self._dropped:
+            text += TRUNCATED.format(dropped=self._dropped)
+        self.segments.put(text)
+        self._kept, self._dropped = bytearray(), 0
+
+    def run(self) -> None:
+        pending = b""
+        keep = len(END_OF_REQUEST) - 1
+        while chunk := os.read(self.fd, 1 << 16):
+            pending += chunk
+            while (at := pending.find(END_OF_REQUEST)) >= 0:
+                self._append(pending[:at])
+                self._finish()
+                pending = pending[at + len(END_OF_REQUEST) :]
+            if len(pending) > keep:
+                self._append(pending[:-keep])
+                pending = pending[-keep:]
+        self._append(pending)
+        self._finish()
+        os.close(self.fd)
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "the model process stopped answering"
+    if returncode < 0:
+        sig = signal.Signals(-returncode)
+        if sig == signal.SIGKILL:
+            return "the model process was killed (SIGKILL), most often for using more memory than allowed"
+        return f"the model process died from signal {sig.name}"
+    return f"the model process exited with code {returncode}"
+
+
+class ModelProcess:
+    """One child process holding one loaded model; reuse it for many requests."""
+
+    def __init__(self, *, env: dict[str, str], workdir: Path, memory_mb: int = 0, log_cap: int = 1 << 20) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.env = child_environment(env, self.workdir)
+        self.memory_mb = memory_mb
+        self.log_cap = log_cap
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> ModelProcess:
+        cmd_r, cmd_w = os.pipe()
+        res_r, res_w = os.pipe()
+        out_r, out_w = os.pipe()
+        args = [sys.executable, "-I", "-u", str(CHILD), "--root", str(REPO_ROOT)]
+        args += ["--cmd-fd", str(cmd_r), "--res-fd", str(res_w), "--memory-mb", str(self.memory_mb)]
+        self.proc = subprocess.Popen(
+            args,
+            env=self.env,
+            cwd=self.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=out_w,
+            stderr=out_w,
+            pass_fds=(cmd_r, res_w),
+            start_new_session=True,  # so a kill takes the model's own children too
+        )
+        for fd in (cmd_r, res_w, out_w):
+            os.close(fd)
+        self._commands = os.fdopen(cmd_w, "wb", buffering=0)
+        self._results = res_r
+        self._pending = b""
+        self._capture = _OutputCapture(out_r, self.log_cap)
+        self._capture.start()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _read_reply(self, deadline: float) -> bytes | None:
+        while b"\n" not in self._pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([self._results], [], [], min(remaining, 1.0))
+            if ready:
+                chunk = os.read(self._results, 1 << 16)
+                if not chunk:
+                    return None
+                self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return line
+
+    def _take_log(self, wait: float) -> str:
+        try:
+            return self._capture.segments.get(timeout=wait)
+        except queue.Empty:
+            return ""
+
+    def call(self, message: dict, *, timeout: float) -> Reply:
+        """Send one request; raise ModelProcessError on a model error, a timeout or a death."""
+        if not self.alive:
+            raise ModelProcessError(describe_exit(self.proc.returncode if self.proc else None))
+        try:
+            self._commands.write(json.dumps(message).encode() + b"\n")
+            line = self._read_reply(time.monotonic() + timeout)
+        except TimeoutError:
+            self.kill()
+            raise ModelProcessError(
+                f"the model did not answer within {timeout:g} s and was stopped", log=self._take_log(5)
+            ) from None
+        except BrokenPipeError:
+            line = None
+        if line is None:
+            returncode = self.proc.wait(timeout=30)
+            raise ModelProcessError(describe_exit(returncode), log=self._take_log(5))
+        reply = json.loads(line)
+        log = self._take_log(30)
+        if not reply.get("ok"):
+            raise ModelProcessError(reply["error"], log=log, traceback=reply.get("traceback", ""))
+        return Reply(result=reply, log=log)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=30)
+
+    def close(self) -> None:
+        """Ask the child to exit (end of its command stream), then make sure it has."""
+        if self.proc is None:
+            return
+        try:
+            self._commands.close()
+            self.proc.wait(timeout=10)
+        except (subprocess.TimeoutExpired, OSError):
+            pass
+        self.kill()
+        os.close(self._results)
+        self._capture.join(timeout=5)
+
+    def __enter__(self) -> ModelProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()

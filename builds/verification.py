@@ -1,0 +1,117 @@
+"""Verifying a build: load it in a model process, check its schema, run predict() on sample rows."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+
+from django.conf import settings
+from django.utils import timezone
+
+from builds.choices import ArtifactKind, BuildStatus
+from builds.models import Build
+from builds.runtime import artifacts
+from builds.runtime.process import ModelProcess, ModelProcessError
+
+logger = logging.getLogger(__name__)
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, text: str) -> None:
+        stamp = timezone.now().strftime("%H:%M:%S")
+        self.lines.append(f"[{stamp}] {text}")
+
+    def block(self, title: str, text: str) -> None:
+        if text.strip():
+            self.lines.append(f"----- {title} -----\n{text.rstrip()}\n----- end of {title} -----")
+
+    def text(self) -> str:
+        joined = "\n".join(self.lines)
+        cap = settings.LOG_CAP_BYTES
+        return joined if len(joined) <= cap else joined[:cap] + "\n[truncated]"
+
+
+def _verify(build: Build, log: _Log) -> bool:
+    """Run every check, writing what happens to ``log``; True when the build is good."""
+    kind = ArtifactKind(build.artifact_kind)
+    log(f"Verifying build {build.number} of {build.model.model_id}: {kind.label.lower()} {build.artifact_name!r}"
+        + (f", entrypoint {build.entrypoint}" if build.entrypoint else ""))
+    try:
+        local = artifacts.materialize(build_id=str(build.id), kind=build.artifact_kind, relative=build.artifact_path)
+    except (OSError, artifacts.ArtifactError) as exc:
+        log(f"FAILED: the artifact could not be unpacked: {exc}")
+        return False
+    workdir = settings.DATA_DIR / "work" / f"verify-{uuid.uuid4().hex}"
+    timeout = settings.BUILD_TIMEOUT_S
+    log(f"Starting a model process (clean environment, {timeout} s per step)")
+    try:
+        with ModelProcess(env={}, workdir=workdir, log_cap=settings.LOG_CAP_BYTES // 2) as process:
+            try:
+                reply = process.call(
+                    {"op": "load", "kind": build.artifact_kind, "path": str(local.path), "entrypoint": build.entrypoint},
+                    timeout=timeout,
+                )
+            except ModelProcessError as exc:
+                log.block("model output", exc.log)
+                log(f"FAILED: loading the model failed: {exc}")
+                log.block("traceback", exc.traceback)
+                return False
+            log.block("model output", reply.log)
+            result = reply.result
+            if result["schema_errors"]:
+                for error in result["schema_errors"]:
+                    log(f"FAILED rule: {error}")
+                return False
+            build.schema = result["schema"]
+            features, predictions = result["schema"]["features"], result["schema"]["predictions"]
+            log(f"Loaded in {result['seconds']:.2f} s; schema(): {len(features)} features, {len(predictions)} predictions")
+            source = f"the sample file {local.sample.name}" if local.sample else "sample rows built from the schema"
+            log(f"Calling predict() on {source}")
+            try:
+                reply = process.call(
+                    {"op": "verify", "sample": str(local.sample) if local.sample else None}, timeout=timeout
+                )
+            except ModelProcessError as exc:
+                log.block("model output", exc.log)
+                log(f"FAILED: predict() on sample rows: {exc}")
+                log.block("traceback", exc.traceback)
+                return False
+            log.block("model output", reply.log)
+            for note in reply.result["notes"]:
+                log(f"Note: {note}")
+            log(f"predict() returned {reply.result['rows']} rows that meet the batch contract "
+                f"in {reply.result['seconds']:.2f} s (model process peak memory "
+                f"{reply.result['peak_rss_kib'] / 1024:.0f} MiB)")
+            return True
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def build_verify(*, build_id: str) -> Build | None:
+    """Verify a pending build. A redelivered task finds it claimed and does nothing."""
+    claimed = Build.objects.filter(pk=build_id, status=BuildStatus.PENDING).update(
+        status=BuildStatus.BUILDING, started_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    build = Build.objects.select_related("model").get(pk=build_id)
+    log = _Log()
+    try:
+        ok = _verify(build, log)
+    except Exception as exc:  # a platform fault: still end the build, with the reason
+        logger.exception("verifying build %s failed", build_id)
+        log(f"FAILED: the platform could not verify the build: {type(exc).__name__}: {exc}")
+        ok = False
+    log("Build succeeded" if ok else "Build failed")
+    Build.objects.filter(pk=build_id, status=BuildStatus.BUILDING).update(
+        status=BuildStatus.SUCCEEDED if ok else BuildStatus.FAILED,
+        schema=build.schema if ok else None,
+        log=log.text(),
+        finished_at=timezone.now(),
+    )
+    build.refresh_from_db()
+    return build

@@ -1,0 +1,34 @@
+"""REST wiring shared by the apps: the error shape {"errors": {"<field>": ["<sentence>", ...]}}."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def _as_lists(detail) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        return {
+            str(field): [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])]
+            for field, msgs in detail.items()
+        }
+    if isinstance(detail, list):
+        return {"non_field_errors": [str(m) for m in detail]}
+    return {"detail": [str(detail)]}
+
+
+def django_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
+    if hasattr(exc, "error_dict"):
+        return {field: [str(m) for e in errs for m in e.messages] for field, errs in exc.error_dict.items()}
+    return {"non_field_errors": [str(m) for m in exc.messages]}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        return Response({"errors": django_errors(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        response.data = {"errors": _as_lists(response.data)}
+    return response

@@ -1,0 +1,11 @@
+"""The Celery app. Workers: `celery -A mlplatform worker -Q celery,builds,<instance type queues>`."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlplatform.settings")
+
+app = Celery("mlplatform")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,21 @@
+"""What model authors import. No Django here: this runs inside the model's own process.
+
+    from mlplatform.sdk import Feature, Prediction, ModelSchema, Model
+"""
+
+from mlplatform.sdk.contract import ContractError, check_model, check_output, check_schema, sample_frame
+from mlplatform.sdk.model import Model
+from mlplatform.sdk.schema import TYPES, Feature, ModelSchema, Prediction
+
+__all__ = [
+    "TYPES",
+    "ContractError",
+    "Feature",
+    "Model",
+    "ModelSchema",
+    "Prediction",
+    "check_model",
+    "check_output",
+    "check_schema",
+    "sample_frame",
+]

@@ -1,0 +1,138 @@
+"""The batch contract, checked the same way by the platform and by model authors locally.
+
+    from mlplatform.sdk import check_model
+    report = check_model(MyModel())   # raises ContractError naming the rule that failed
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mlplatform.sdk.schema import TYPES, ModelSchema
+
+NAME_RULE = "lowercase letters, digits and underscores, starting with a letter or underscore, at most 63 characters"
+_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}", re.ASCII)
+
+
+class ContractError(Exception):
+    """The model broke the batch contract; the message names the rule."""
+
+
+def check_schema(schema: object) -> list[str]:
+    """Every rule the schema breaks, as sentences (empty when the schema is fine)."""
+    if not isinstance(schema, ModelSchema):
+        return [f"schema() must return a mlplatform.sdk.ModelSchema, not {type(schema).__name__}"]
+    errors: list[str] = []
+    seen: set[str] = set()
+    for kind, columns in (("feature", schema.features), ("prediction", schema.predictions)):
+        for column in columns:
+            name = column.name
+            if not isinstance(name, str) or not _NAME.fullmatch(name):
+                errors.append(f"{kind} name {name!r} breaks the naming rule: {NAME_RULE}")
+            if column.type not in TYPES:
+                errors.append(f"{kind} {name!r} has type {column.type!r}; the types are: {', '.join(TYPES)}")
+            if name in seen:
+                errors.append(f"{kind} name {name!r} is used twice: names must be unique")
+            seen.add(name)
+    if not schema.predictions:
+        errors.append("the schema declares no prediction: at least one prediction is required")
+    both = sorted(set(schema.feature_names) & set(schema.prediction_names))
+    if both:
+        errors.append(f"{', '.join(map(repr, both))} is both a feature and a prediction: they must be disjoint")
+    return errors
+
+
+def sample_frame(schema: ModelSchema, rows: int = 5) -> pd.DataFrame:
+    """A few plausible rows built from the schema's features, for a first predict() call."""
+    values = {
+        "int": lambda n: np.arange(n, dtype="int64"),
+        "float": lambda n: np.linspace(1.0, 100.0, n),
+        "str": lambda n: pd.array([f"value_{i}" for i in range(n)], dtype="str"),
+        "bool": lambda n: np.arange(n) % 2 == 0,
+        "datetime": lambda n: pd.date_range("2024-01-01", periods=n, freq="h"),
+    }
+    return pd.DataFrame({f.name: values[f.type](rows) for f in schema.features})
+
+
+def _row_bytes(df: pd.DataFrame) -> np.ndarray:
+    sizes = np.zeros(len(df), dtype="int64")
+    for _, column in df.items():
+        if column.dtype == object or isinstance(column.dtype, pd.StringDtype):
+            sizes += column.map(lambda v: len(v) if isinstance(v, (str, bytes)) else sys.getsizeof(v)).to_numpy(
+                dtype="int64", na_value=0
+            )
+        else:
+            sizes += column.dtype.itemsize if hasattr(column.dtype, "itemsize") else 8
+    return sizes
+
+
+def check_output(
+    batch: pd.DataFrame, output: object, schema: ModelSchema, *, max_row_bytes: int | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """predict()'s output as the schema's prediction columns aligned to ``batch``, and notes.
+
+    Raises ContractError when the output cannot be trusted.
+    """
+    notes: list[str] = []
+    if not isinstance(output, pd.DataFrame):
+        raise ContractError(f"predict() returned {type(output).__name__}, not a pandas DataFrame")
+    if len(output) != len(batch):
+        raise ContractError(f"predict() returned {len(output)} rows for a batch of {len(batch)} rows")
+    if not output.index.equals(batch.index):
+        if output.index.is_unique and output.index.sort_values().equals(batch.index.sort_values()):
+            output = output.reindex(batch.index)
+            notes.append("predict() returned the batch's rows in another order; they were realigned by index")
+        elif output.index.equals(pd.RangeIndex(len(batch))):
+            output = output.set_axis(batch.index)
+        else:
+            raise ContractError(
+                "predict() returned an index that is neither the batch's index (in any order) "
+                "nor a fresh 0..n-1 index, so its rows cannot be matched to the input rows"
+            )
+    missing = [name for name in schema.prediction_names if name not in output.columns]
+    if missing:
+        raise ContractError(
+            f"predict() output lacks the prediction column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(map(repr, missing))} declared in schema()"
+        )
+    extra = [c for c in output.columns if c not in schema.prediction_names]
+    if extra:
+        notes.append(f"columns not in the schema were dropped: {', '.join(map(str, extra[:10]))}")
+    output = output[schema.prediction_names]
+    if max_row_bytes is not None and len(output):
+        sizes = _row_bytes(output)
+        worst = int(sizes.argmax())
+        if sizes[worst] > max_row_bytes:
+            raise ContractError(
+                f"predict() returned a row of {sizes[worst]:,} bytes (row {worst} of the batch); "
+                f"the limit is {max_row_bytes:,} bytes per row"
+            )
+    return output, notes
+
+
+@dataclass
+class CheckReport:
+    schema: ModelSchema
+    rows: int
+    notes: list[str] = field(default_factory=list)
+
+
+def check_model(model: object, sample: pd.DataFrame | None = None) -> CheckReport:
+    """What the platform does when it verifies a build: schema rules, then one predict()."""
+    schema = model.schema()
+    errors = check_schema(schema)
+    if errors:
+        raise ContractError("; ".join(errors))
+    if sample is None:
+        sample = sample_frame(schema)
+    missing = [name for name in schema.feature_names if name not in sample.columns]
+    if missing:
+        raise ContractError(f"the sample rows lack the feature column(s) {', '.join(map(repr, missing))}")
+    output = model.predict(sample.copy())
+    _, notes = check_output(sample, output, schema)
+    return CheckReport(schema=schema, rows=len(sample), notes=notes)

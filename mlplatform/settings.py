@@ -1,0 +1,218 @@
+"""Settings: every value from an environment variable, every default working on a laptop.
+
+One data dir (MLPLATFORM_DATA_DIR, default ./var/) holds everything local: the SQLite database,
+the secret key, the local broker's folders, artifacts, staging and the local lake.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from mlplatform.envvars import env_bool, env_int, env_json_object, env_list, env_str, env_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DATA_DIR = Path(env_str("MLPLATFORM_DATA_DIR", str(BASE_DIR / "var")))
+if not DATA_DIR.is_absolute():
+    DATA_DIR = BASE_DIR / DATA_DIR
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """DJANGO_SECRET_KEY, or one generated into the data dir on first start (never in the repo)."""
+    from_env = env_str("DJANGO_SECRET_KEY", "")
+    if from_env:
+        return from_env
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_htmx",
+    "builds",
+    "batchjobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "mlplatform.urls"
+WSGI_APPLICATION = "mlplatform.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _databases() -> dict:
+    url = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
+    try:
+        config = dj_database_url.parse(url, conn_max_age=60)
+    except Exception as exc:  # dj_database_url raises several types for bad URLs
+        raise ImproperlyConfigured(f"DATABASE_URL={url!r} is not a database URL: {exc}") from None
+    engine = config.get("ENGINE", "")
+    if engine == "django.db.backends.sqlite3":
+        # Web process and worker share the file: WAL, a busy timeout and immediate
+        # transactions keep "database is locked" away.
+        config["CONN_MAX_AGE"] = 0
+        config["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+        }
+        # A file, not :memory:, so a real worker process can see the test database.
+        config["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+    elif engine != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"DATABASE_URL={url!r} must be a sqlite:/// or postgresql:// URL")
+    return {"default": config}
+
+
+DATABASES = _databases()
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "builds:model-list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+WHITENOISE_USE_FINDERS = True  # no collectstatic needed for `make run`
+
+# Uploads bigger than this go to a temporary file, never into memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+MAX_ARTIFACT_BYTES = env_int("MAX_ARTIFACT_MB", 500, minimum=1) * 1024 * 1024
+
+# --- the platform ---------------------------------------------------------------------------
+ARTIFACTS_URL = env_url("ARTIFACTS_URL", (DATA_DIR / "artifacts").as_uri(), schemes={"file", "s3"})
+STAGING_URL = env_url("STAGING_URL", (DATA_DIR / "staging").as_uri(), schemes={"file", "s3"})
+WAREHOUSE_CATALOGS = env_json_object("WAREHOUSE_CATALOGS", {"prod": (DATA_DIR / "lake").as_uri()})
+WAREHOUSE_DEFAULT_CATALOG = env_str("WAREHOUSE_DEFAULT_CATALOG", next(iter(WAREHOUSE_CATALOGS)))
+if WAREHOUSE_DEFAULT_CATALOG not in WAREHOUSE_CATALOGS:
+    raise ImproperlyConfigured(
+        f"WAREHOUSE_DEFAULT_CATALOG={WAREHOUSE_DEFAULT_CATALOG!r} is not one of WAREHOUSE_CATALOGS "
+        f"({', '.join(WAREHOUSE_CATALOGS)})"
+    )
+
+MAX_INPUT_ROWS = env_int("MAX_INPUT_ROWS", 5_000_000, minimum=1)
+MAX_CONCURRENT_JOBS = env_int("MAX_CONCURRENT_JOBS", 2, minimum=1)
+PREDICT_TIMEOUT_S = env_int("PREDICT_TIMEOUT_S", 3600, minimum=1)
+BUILD_TIMEOUT_S = env_int("BUILD_TIMEOUT_S", 600, minimum=1)
+JOB_TIMEOUT_S = env_int("JOB_TIMEOUT_S", 8 * 3600, minimum=1)
+MAX_ROW_BYTES = env_int("MAX_ROW_BYTES", 100 * 1024 * 1024, minimum=1)
+MAX_BATCH_ATTEMPTS = env_int("MAX_BATCH_ATTEMPTS", 3, minimum=1)
+STAGING_RETENTION_H = env_int("STAGING_RETENTION_H", 24, minimum=0)
+# Model output, tracebacks and logs are stored up to this many bytes, then "[truncated]".
+LOG_CAP_BYTES = env_int("LOG_CAP_BYTES", 1024 * 1024, minimum=1024)
+
+AWS_REGION = env_str("AWS_REGION", "")
+CLOUDWATCH_LOG_GROUP = env_str("CLOUDWATCH_LOG_GROUP", "")
+
+# --- Celery ---------------------------------------------------------------------------------
+# The default broker is kombu's filesystem transport: no server, one machine. Production sets
+# CELERY_BROKER_URL=redis://... (or amqp://...).
+CELERY_BROKER_URL = env_url(
+    "CELERY_BROKER_URL", "filesystem://", schemes={"filesystem", "redis", "rediss", "amqp", "pyamqp"}
+)
+if CELERY_BROKER_URL.startswith("filesystem"):
+    _broker_dir = DATA_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+else:
+    # Redis redelivers an unacked task after this; it must outlast the longest task.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": PREDICT_TIMEOUT_S + 600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True  # the database is the source of truth, not a result backend
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = PREDICT_TIMEOUT_S + 300
+CELERY_TASK_TIME_LIMIT = PREDICT_TIMEOUT_S + 600
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- REST API -------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "mlplatform.api.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ML Platform — Batch Prediction API",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,205 @@
+"""The one interface every catalog implements, and helpers they share."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import pyarrow as pa
+
+from mlplatform.warehouse.errors import TableNameError, WarehouseError
+from mlplatform.warehouse.names import (
+    DEFAULT_SCHEMA,
+    NAME_RULE,
+    TableName,
+    check_column_names,
+    is_valid_name,
+    parse_table_name,
+)
+
+DEFAULT_BATCH_SIZE = 131_072
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column as users see it; `type` is the Arrow type as text (e.g. "int64", "string")."""
+
+    name: str
+    type: str
+
+
+class Catalog(abc.ABC):
+    """A named place where tables live. Tables are named by TableName (or text to parse).
+
+    Text names are parsed with this catalog as the default catalog and DEFAULT_SCHEMA as the
+    default schema; a name in another catalog is refused.
+    """
+
+    kind: str = ""
+
+    def __init__(self, name: str, url: str) -> None:
+        if not is_valid_name(name):
+            raise WarehouseError(f'the catalog name "{name}" {NAME_RULE}')
+        self.name = name
+        self.url = url
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.display_url}>"
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password masked, safe to show on a page or in a log."""
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def table_name(self, name: TableName | str) -> TableName:
+        """Return `name` as a TableName of this catalog, parsing text; refuse other catalogs."""
+        if isinstance(name, str):
+            name = parse_table_name(name, self.name, DEFAULT_SCHEMA)
+        elif not isinstance(name, TableName):
+            raise TableNameError(f"a table name must be text, not {type(name).__name__}")
+        if name.catalog != self.name:
+            raise WarehouseError(
+                f'the table "{name}" is in catalog "{name.catalog}", not in "{self.name}"'
+            )
+        return name
+
+    # --- reading -----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def exists(self, name: TableName | str) -> bool:
+        """True when the table exists and is complete."""
+
+    @abc.abstractmethod
+    def arrow_schema(self, name: TableName | str) -> pa.Schema:
+        """The table's columns as an Arrow schema; TableNotFoundError if it does not exist."""
+
+    def columns(self, name: TableName | str) -> list[Column]:
+        """The table's columns, in order."""
+        return [Column(f.name, str(f.type)) for f in self.arrow_schema(name)]
+
+    @abc.abstractmethod
+    def row_count(self, name: TableName | str) -> int:
+        """The number of rows, without reading the data where the engine allows it."""
+
+    @abc.abstractmethod
+    def read_batches(
+        self,
+        name: TableName | str,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        columns: list[str] | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream the rows as batches of exactly `batch_size` rows (the last may be shorter).
+
+        Memory stays bounded by a few batches whatever the table size. Close the iterator (or
+        exhaust it) to release the connection or files.
+        """
+
+    def head(self, name: TableName | str, n: int = 50) -> pa.Table:
+        """The first `n` rows."""
+        name = self.table_name(name)
+        schema = self.arrow_schema(name)
+        if n <= 0:
+            return schema.empty_table()
+        batches = self.read_batches(name, batch_size=n)
+        try:
+            first = next(batches, None)
+        finally:
+            batches.close()
+        return pa.Table.from_batches([first] if first is not None else [], schema=schema)
+
+    @abc.abstractmethod
+    def list_schemas(self) -> list[str]:
+        """The schemas, sorted; only names that a TableName can address."""
+
+    @abc.abstractmethod
+    def list_tables(self, schema: str) -> list[str]:
+        """The complete tables of `schema`, sorted; [] for a schema that does not exist."""
+
+    # --- writing -----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create(
+        self,
+        name: TableName | str,
+        schema: pa.Schema,
+        batches: Iterable[pa.RecordBatch | pa.Table],
+    ) -> int:
+        """Create the table atomically from `batches` and return its row count.
+
+        TableExistsError if the table exists (nothing is changed then); if `batches` raises
+        midway, the error propagates and no table or temporary leftover remains.
+        """
+
+    @abc.abstractmethod
+    def drop(self, name: TableName | str) -> None:
+        """Remove the table; TableNotFoundError if it does not exist."""
+
+
+def check_schema(schema: pa.Schema) -> pa.Schema:
+    """Validate the column names of a schema to create a table with."""
+    if not isinstance(schema, pa.Schema):
+        raise WarehouseError(f"a table's schema must be a pyarrow.Schema, not {type(schema)}")
+    check_column_names(schema.names)
+    return schema
+
+
+def check_columns(name: TableName, wanted: list[str], present: list[str]) -> None:
+    """Refuse a column selection that names a column the table does not have."""
+    missing = [c for c in wanted if c not in present]
+    if missing:
+        shown = ", ".join(f'"{str(c)[:100]}"' for c in missing[:10])
+        raise WarehouseError(f'the table "{name}" has no column {shown}')
+
+
+def conform(
+    batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """Yield the batches as RecordBatches of exactly `schema`, casting when the types differ."""
+    for item in batches:
+        parts = item.to_batches() if isinstance(item, pa.Table) else [item]
+        for batch in parts:
+            if not isinstance(batch, pa.RecordBatch):
+                raise WarehouseError(f"expected pyarrow RecordBatches, got {type(batch)}")
+            if batch.schema.names != schema.names:
+                raise WarehouseError(
+                    f"a batch has columns {batch.schema.names}, the table has {schema.names}"
+                )
+            if not batch.schema.equals(schema):
+                try:
+                    batch = batch.cast(schema)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    raise WarehouseError(f"a batch does not fit the table's schema: {exc}") from exc
+            yield batch
+
+
+def rebatch(batches: Iterable[pa.RecordBatch], batch_size: int) -> Iterator[pa.RecordBatch]:
+    """Regroup a stream into batches of exactly `batch_size` rows (the last may be shorter).
+
+    Batches that already have the right size pass through without a copy.
+    """
+    if batch_size < 1:
+        raise WarehouseError(f"batch_size must be at least 1, not {batch_size}")
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    for batch in batches:
+        offset = 0
+        while offset < batch.num_rows:
+            take = min(batch_size - pending_rows, batch.num_rows - offset)
+            piece = batch.slice(offset, take)
+            offset += take
+            if not pending and take == batch_size:
+                yield piece
+                continue
+            pending.append(piece)
+            pending_rows += take
+            if pending_rows == batch_size:
+                yield pa.concat_batches(pending)
+                pending, pending_rows = [], 0
+    if pending:
+        yield pa.concat_batches(pending)

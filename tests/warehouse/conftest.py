@@ -1,0 +1,234 @@
+"""Fixtures for the warehouse tests: a local lake, an S3 lake, a PostgreSQL schema.
+
+The S3 lake talks HTTP to a small in-process S3 endpoint backed by moto's S3 implementation
+(moto's own server needs Flask, which the project does not install), so pyarrow's real S3
+client code runs: requests, multipart uploads, listings, deletes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import psycopg2
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pytest
+from botocore.awsrequest import AWSPreparedRequest
+from botocore.compat import HTTPHeaders
+from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
+from psycopg2 import sql
+
+from mlplatform.warehouse import LakeCatalog, PostgresCatalog
+
+# --- sample data -------------------------------------------------------------------------------
+
+SAMPLE_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("small", pa.int16()),
+        ("medium", pa.int32()),
+        ("ratio", pa.float32()),
+        ("amount", pa.float64()),
+        ("country", pa.string()),
+        ("is_foreign", pa.bool_()),
+        ("day", pa.date32()),
+        ("seen_at", pa.timestamp("us")),
+        ("paid_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def sample_table(rows: int = 10, start: int = 0) -> pa.Table:
+    """Rows of every supported type; every third value of each column (bar id) is NULL and
+    country holds an empty string too, so NULL and "" must both survive a round trip."""
+
+    def maybe(i: int, value: object) -> object:
+        return None if i % 3 == 1 else value
+
+    ids = range(start, start + rows)
+    day0 = datetime.date(2024, 2, 29)
+    t0 = datetime.datetime(2024, 2, 29, 23, 59, 58, 123456)
+    return pa.table(
+        {
+            "id": list(ids),
+            "small": [maybe(i, i % 30_000 - 15_000) for i in ids],
+            "medium": [maybe(i, i * 7 - 2**31 + 1) for i in ids],
+            "ratio": [maybe(i, i / 8) for i in ids],
+            "amount": [maybe(i, i * 1.1 + 1e-9) for i in ids],
+            "country": [maybe(i, ["fr", "", 'a "quoted", line\nbreak', "\\N"][i % 4]) for i in ids],
+            "is_foreign": [maybe(i, i % 2 == 0) for i in ids],
+            "day": [maybe(i, day0 + datetime.timedelta(days=i)) for i in ids],
+            "seen_at": [maybe(i, t0 + datetime.timedelta(seconds=i)) for i in ids],
+            "paid_at": [
+                maybe(i, (t0 + datetime.timedelta(minutes=i)).replace(tzinfo=datetime.UTC))
+                for i in ids
+            ],
+        },
+        schema=SAMPLE_SCHEMA,
+    )
+
+
+def ints_table(rows: int, start: int = 0) -> pa.Table:
+    return pa.table({"n": pa.array(range(start, start + rows), pa.int64())})
+
+
+class Boom(Exception):
+    """What a failing input stream raises."""
+
+
+def failing_batches(table: pa.Table, after: int = 2) -> Iterator[pa.RecordBatch]:
+    """Yield `after` batches of `table`, then fail as a broken input would."""
+    for i, batch in enumerate(table.to_batches(max_chunksize=max(1, table.num_rows // 4))):
+        if i == after:
+            raise Boom("the input broke midway")
+        yield batch
+
+
+class Untouchable:
+    """Stands for a filesystem or connection that a test proves is never used."""
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"touched: .{name}")
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        raise AssertionError("touched: called")
+
+
+# --- lakes ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def local_lake(tmp_path) -> LakeCatalog:
+    return LakeCatalog("lake", (tmp_path / "lake").as_uri())
+
+
+class _S3Handler(BaseHTTPRequestHandler):
+    """Hands each HTTP request to moto's S3 implementation, as if it came from botocore."""
+
+    protocol_version = "HTTP/1.1"
+    stubber = BotocoreStubber()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
+        pass
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = bytearray()
+        while size := int(self.rfile.readline().split(b";")[0], 16):
+            body += self.rfile.read(size)
+            self.rfile.readline()
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass
+        return bytes(body)
+
+    def _handle(self) -> None:
+        headers = HTTPHeaders()
+        for key, value in self.headers.items():
+            if key.lower() != "host":
+                headers[key] = value
+        headers["Host"] = "s3.amazonaws.com"
+        request = AWSPreparedRequest(
+            self.command, f"http://s3.amazonaws.com{self.path}", headers, self._body(), False
+        )
+        status, out_headers, body = self.stubber.process_request(request)
+        body = body.encode() if isinstance(body, str) else (body or b"")
+        self.send_response(status)
+        for key, value in out_headers.items():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(key, str(value))
+        length = out_headers.get("content-length", len(body)) if self.command == "HEAD" else len(body)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+
+@pytest.fixture
+def s3_filesystem() -> Iterator[pafs.S3FileSystem]:
+    """pyarrow's S3 client against a local S3 endpoint on a free port of 127.0.0.1."""
+    with mock_aws():
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _S3Handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield pafs.S3FileSystem(
+                access_key="testing",
+                secret_key="testing",
+                region="us-east-1",
+                endpoint_override=f"127.0.0.1:{server.server_address[1]}",
+                scheme="http",
+            )
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join()
+
+
+@pytest.fixture
+def s3_lake(s3_filesystem) -> LakeCatalog:
+    s3_filesystem.create_dir("lake-bucket")
+    return LakeCatalog("lake", "s3://lake-bucket/warehouse", filesystem=s3_filesystem)
+
+
+@pytest.fixture(params=["local", "s3"])
+def lake(request) -> LakeCatalog:
+    """The lake on a local disk (atomic rename) and on S3 (manifest written last)."""
+    return request.getfixturevalue(f"{request.param}_lake")
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        url = os.environ.get("WAREHOUSE_TEST_POSTGRES_URL", "")
+    if not url:
+        pytest.skip(
+            "PostgreSQL tests need a server: set DATABASE_URL=postgresql://... or "
+            "WAREHOUSE_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
+    return url
+
+
+@pytest.fixture
+def pg_schema(pg_url) -> Iterator[str]:
+    """A schema of its own for each test, dropped with everything in it afterwards."""
+    schema = f"wh_test_{uuid.uuid4().hex[:12]}"
+    yield schema
+    conn = psycopg2.connect(pg_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def pg(pg_url, pg_schema) -> PostgresCatalog:
+    return PostgresCatalog("pg", pg_url)
+
+
+@pytest.fixture
+def pg_sql(pg_url) -> Iterator[object]:
+    """Run a statement on the test database and return its rows (for setup and checks)."""
+    conn = psycopg2.connect(pg_url)
+    conn.autocommit = True
+
+    def run(statement: str, params: object = None) -> list[tuple]:
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else []
+
+    yield run
+    conn.close()
