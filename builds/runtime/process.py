@@ -227,7 +227,7 @@ class ModelProcess:
         self._capture.join(timeout=5)
 
     def __enter__(self) -> ModelProcess:
-        return self.start()
+        return self if self.proc is not None else self.start()
 
     def __exit__(self, *exc) -> None:
         self.close()

@@ -64,9 +64,7 @@ class Catalog(abc.ABC):
         elif not isinstance(name, TableName):
             raise TableNameError(f"a table name must be text, not {type(name).__name__}")
         if name.catalog != self.name:
-            raise WarehouseError(
-                f'the table "{name}" is in catalog "{name.catalog}", not in "{self.name}"'
-            )
+            raise WarehouseError(f'the table "{name}" is in catalog "{name.catalog}", not in "{self.name}"')
         return name
 
     # --- reading -----------------------------------------------------------------------------
@@ -157,9 +155,7 @@ def check_columns(name: TableName, wanted: list[str], present: list[str]) -> Non
         raise WarehouseError(f'the table "{name}" has no column {shown}')
 
 
-def conform(
-    batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema
-) -> Iterator[pa.RecordBatch]:
+def conform(batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     """Yield the batches as RecordBatches of exactly `schema`, casting when the types differ."""
     for item in batches:
         parts = item.to_batches() if isinstance(item, pa.Table) else [item]
@@ -167,9 +163,7 @@ def conform(
             if not isinstance(batch, pa.RecordBatch):
                 raise WarehouseError(f"expected pyarrow RecordBatches, got {type(batch)}")
             if batch.schema.names != schema.names:
-                raise WarehouseError(
-                    f"a batch has columns {batch.schema.names}, the table has {schema.names}"
-                )
+                raise WarehouseError(f"a batch has columns {batch.schema.names}, the table has {schema.names}")
             if not batch.schema.equals(schema):
                 try:
                     batch = batch.cast(schema)

@@ -119,7 +119,7 @@ class LakeCatalog(Catalog):
         try:
             with self.fs.open_input_stream(f"{folder}/{MANIFEST}") as f:
                 manifest = json.loads(f.read())
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise TableNotFoundError(f'the table "{name}" does not exist') from None
         files = [entry["name"] for entry in manifest["files"]]
         # A manifest is data on disk: never let it point outside the table's folder.
@@ -162,31 +162,21 @@ class LakeCatalog(Catalog):
             check_columns(name, columns, self.arrow_schema(name).names)
         return rebatch(self._scan(files, batch_size, columns), batch_size)
 
-    def _scan(
-        self, files: list[str], batch_size: int, columns: list[str] | None
-    ) -> Iterator[pa.RecordBatch]:
+    def _scan(self, files: list[str], batch_size: int, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
         for path in files:
             with self._open(path) as pf:
                 yield from pf.iter_batches(batch_size=batch_size, columns=columns)
 
     def list_schemas(self) -> list[str]:
         infos = self.fs.get_file_info(pafs.FileSelector(self.root, allow_not_found=True))
-        return sorted(
-            i.base_name
-            for i in infos
-            if i.type == pafs.FileType.Directory and is_valid_name(i.base_name)
-        )
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory and is_valid_name(i.base_name))
 
     def list_tables(self, schema: str) -> list[str]:
         folder = self._schema_dir(schema)
         infos = self.fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
-        names = [
-            i.base_name
-            for i in infos
-            if i.type == pafs.FileType.Directory and is_valid_name(i.base_name)
-        ]
+        names = [i.base_name for i in infos if i.type == pafs.FileType.Directory and is_valid_name(i.base_name)]
         manifests = self.fs.get_file_info([f"{folder}/{n}/{MANIFEST}" for n in names])
-        return sorted(n for n, m in zip(names, manifests) if m.type == pafs.FileType.File)
+        return sorted(n for n, m in zip(names, manifests, strict=True) if m.type == pafs.FileType.File)
 
     # --- writing ----------------------------------------------------------------------------------
 
@@ -281,9 +271,7 @@ class LakeCatalog(Catalog):
             self._write_manifest(folder, written, rows)
         return rows
 
-    def _part_writer(
-        self, folder: str, write_id: str, written: list[str], schema: pa.Schema
-    ) -> pq.ParquetWriter:
+    def _part_writer(self, folder: str, write_id: str, written: list[str], schema: pa.Schema) -> pq.ParquetWriter:
         path = f"{folder}/part-{len(written):05d}-{write_id}.parquet"
         written.append(path)
         return pq.ParquetWriter(path, schema, filesystem=self.fs, compression=COMPRESSION)

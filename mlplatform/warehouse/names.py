@@ -52,9 +52,7 @@ class TableName:
         return f"{self.catalog}.{self.schema}.{self.table}"
 
 
-def parse_table_name(
-    text: object, default_catalog: str, default_schema: str = DEFAULT_SCHEMA
-) -> TableName:
+def parse_table_name(text: object, default_catalog: str, default_schema: str = DEFAULT_SCHEMA) -> TableName:
     """Parse `table`, `schema.table` or `catalog.schema.table`, filling in the defaults.
 
     Raises TableNameError naming the offending part and the rule.
@@ -71,9 +69,7 @@ def parse_table_name(
         )
     for kind, part in zip(_PART_KINDS[len(parts)], parts, strict=True):
         if not is_valid_name(part):
-            raise TableNameError(
-                f'table name "{_shown(text)}": the {kind} part "{_shown(part)}" {NAME_RULE}'
-            )
+            raise TableNameError(f'table name "{_shown(text)}": the {kind} part "{_shown(part)}" {NAME_RULE}')
     full = [default_catalog, default_schema][: 3 - len(parts)] + parts
     return TableName(*full)
 

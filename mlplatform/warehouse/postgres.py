@@ -63,8 +63,7 @@ SUPPORTED_ARROW_TYPES = (
 # Settings that make COPY's text exact and parseable: UTC offsets, ISO dates, shortest
 # round-trip floats, and rows in their physical order (no scan joining another one midway).
 SESSION_SETTINGS = (
-    "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3; "
-    "SET synchronize_seqscans = off"
+    "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3; SET synchronize_seqscans = off"
 )
 COPY_CHUNK = 1 << 20
 CSV_BLOCK = 8 << 20
@@ -211,9 +210,7 @@ class PostgresCatalog(Catalog):
             return schema.empty_table()
         return pa.Table.from_batches(list(self._copy_out(name, schema, limit=n)), schema=schema)
 
-    def _copy_out(
-        self, name: TableName, schema: pa.Schema, limit: int | None
-    ) -> Iterator[pa.RecordBatch]:
+    def _copy_out(self, name: TableName, schema: pa.Schema, limit: int | None) -> Iterator[pa.RecordBatch]:
         """Stream the table: a thread runs COPY TO into a pipe, pyarrow parses the other end."""
         select = sql.SQL("SELECT {} FROM {}").format(
             sql.SQL(", ").join(sql.Identifier(c) for c in schema.names), _ident(name)
@@ -261,8 +258,7 @@ class PostgresCatalog(Catalog):
     def list_schemas(self) -> list[str]:
         with self._connection() as conn, conn.cursor() as cur:
             cur.execute(
-                "SELECT nspname FROM pg_namespace"
-                " WHERE nspname NOT LIKE 'pg\\_%%' AND nspname <> 'information_schema'"
+                "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%%' AND nspname <> 'information_schema'"
             )
             return sorted(s for (s,) in cur if is_valid_name(s))
 
@@ -313,11 +309,7 @@ class PostgresCatalog(Catalog):
             if self._name_taken(cur, name):
                 raise TableExistsError(f'the table "{name}" already exists')
             try:
-                cur.execute(
-                    sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-                        _ident(tmp), sql.Identifier(name.table)
-                    )
-                )
+                cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(_ident(tmp), sql.Identifier(name.table)))
             except (psycopg2.errors.DuplicateTable, psycopg2.errors.DuplicateObject):
                 raise TableExistsError(f'the table "{name}" already exists') from None
             conn.commit()

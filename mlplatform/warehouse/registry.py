@@ -62,6 +62,4 @@ class Catalogs:
 
 def catalogs_from_config(mapping: Mapping[str, str], default_catalog: str) -> Catalogs:
     """Build the registry from settings, e.g. {"lake": "file:///srv/lake", "pg": "postgresql://..."}."""
-    return Catalogs(
-        {name: catalog_from_url(name, url) for name, url in mapping.items()}, default_catalog
-    )
+    return Catalogs({name: catalog_from_url(name, url) for name, url in mapping.items()}, default_catalog)

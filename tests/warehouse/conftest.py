@@ -65,10 +65,7 @@ def sample_table(rows: int = 10, start: int = 0) -> pa.Table:
             "is_foreign": [maybe(i, i % 2 == 0) for i in ids],
             "day": [maybe(i, day0 + datetime.timedelta(days=i)) for i in ids],
             "seen_at": [maybe(i, t0 + datetime.timedelta(seconds=i)) for i in ids],
-            "paid_at": [
-                maybe(i, (t0 + datetime.timedelta(minutes=i)).replace(tzinfo=datetime.UTC))
-                for i in ids
-            ],
+            "paid_at": [maybe(i, (t0 + datetime.timedelta(minutes=i)).replace(tzinfo=datetime.UTC)) for i in ids],
         },
         schema=SAMPLE_SCHEMA,
     )
@@ -134,9 +131,7 @@ class _S3Handler(BaseHTTPRequestHandler):
             if key.lower() != "host":
                 headers[key] = value
         headers["Host"] = "s3.amazonaws.com"
-        request = AWSPreparedRequest(
-            self.command, f"http://s3.amazonaws.com{self.path}", headers, self._body(), False
-        )
+        request = AWSPreparedRequest(self.command, f"http://s3.amazonaws.com{self.path}", headers, self._body(), False)
         status, out_headers, body = self.stubber.process_request(request)
         body = body.encode() if isinstance(body, str) else (body or b"")
         self.send_response(status)
@@ -166,6 +161,7 @@ def s3_filesystem() -> Iterator[pafs.S3FileSystem]:
                 region="us-east-1",
                 endpoint_override=f"127.0.0.1:{server.server_address[1]}",
                 scheme="http",
+                allow_bucket_creation=True,
             )
         finally:
             server.shutdown()
@@ -220,10 +216,15 @@ def pg(pg_url, pg_schema) -> PostgresCatalog:
 
 
 @pytest.fixture
-def pg_sql(pg_url) -> Iterator[object]:
-    """Run a statement on the test database and return its rows (for setup and checks)."""
+def pg_sql(pg_url, pg_schema) -> Iterator[object]:
+    """Run a statement on the test database and return its rows (for setup and checks).
+
+    Unqualified names refer to the test's own schema (it is first on the search path).
+    """
     conn = psycopg2.connect(pg_url)
     conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(pg_schema)))
 
     def run(statement: str, params: object = None) -> list[tuple]:
         with conn.cursor() as cur:

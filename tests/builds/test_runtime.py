@@ -1,0 +1,125 @@
+"""The model process: clean environment, captured output, and faults that never kill the caller."""
+
+import os
+import textwrap
+
+import pytest
+
+from builds.runtime.process import ModelProcess, ModelProcessError, child_environment, env_name_error
+
+MODEL = """
+import os, sys
+import pandas as pd
+from mlplatform.sdk import Feature, Model, ModelSchema, Prediction
+
+class M(Model):
+    def schema(self):
+        return ModelSchema([Feature("amount", "float")], [Prediction("score", "float")])
+
+    def predict(self, df):
+{body}
+"""
+
+
+def start(tmp_path, body: str, *, env=None, memory_mb=0, log_cap=1 << 20) -> ModelProcess:
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    (src / "m.py").write_text(MODEL.replace("{body}", textwrap.indent(textwrap.dedent(body), " " * 8)))
+    process = ModelProcess(env=env or {}, workdir=tmp_path / "work", memory_mb=memory_mb, log_cap=log_cap).start()
+    process.call({"op": "load", "kind": "source", "path": str(src), "entrypoint": "m:M"}, timeout=60)
+    return process
+
+
+def test_the_model_sees_its_config_variables_and_nothing_of_the_platform(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://secret@db/prod")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret")
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "django-secret")
+    body = """
+    print("ENV=" + ",".join(sorted(os.environ)))
+    print("THRESHOLD=" + os.environ["THRESHOLD"])
+    return pd.DataFrame({"score": df["amount"]})
+    """
+    with start(tmp_path, body, env={"THRESHOLD": "0.7"}) as process:
+        reply = process.call({"op": "verify"}, timeout=60)
+    assert "THRESHOLD=0.7" in reply.log
+    names = reply.log.split("ENV=")[1].splitlines()[0].split(",")
+    assert "THRESHOLD" in names
+    assert not {"DATABASE_URL", "AWS_SECRET_ACCESS_KEY", "DJANGO_SECRET_KEY", "DJANGO_SETTINGS_MODULE"} & set(names)
+
+
+def test_reserved_and_malformed_variable_names_never_reach_the_model(tmp_path):
+    env = child_environment({"PATH": "/evil", "LD_PRELOAD": "x.so", "PYTHONPATH": "/evil", "lower": "1"}, tmp_path)
+    assert env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
+    assert "LD_PRELOAD" not in env and "PYTHONPATH" not in env and "lower" not in env
+    assert "capital letters" in env_name_error("lower")
+    assert "reserved" in env_name_error("PYTHONHOME")
+    assert env_name_error("FRAUD_THRESHOLD") is None
+
+
+def test_a_model_exception_is_reported_with_its_traceback_and_the_process_lives_on(tmp_path):
+    body = """
+    print("about to fail")
+    raise ValueError("amount must be positive")
+    """
+    with start(tmp_path, body) as process:
+        with pytest.raises(ModelProcessError, match="ValueError: amount must be positive") as failure:
+            process.call({"op": "verify"}, timeout=60)
+        assert "about to fail" in failure.value.log
+        assert 'raise ValueError("amount must be positive")' in failure.value.traceback
+        assert process.alive
+
+
+def test_sys_exit_in_the_model_is_a_reported_error(tmp_path):
+    with start(tmp_path, "sys.exit(3)") as process:
+        with pytest.raises(ModelProcessError, match=r"the model called sys.exit\(3\)"):
+            process.call({"op": "verify"}, timeout=60)
+        assert process.alive
+
+
+def test_a_hard_crash_names_the_exit_code(tmp_path):
+    with start(tmp_path, "os._exit(7)") as process:
+        with pytest.raises(ModelProcessError, match="exited with code 7"):
+            process.call({"op": "verify"}, timeout=60)
+
+
+def test_a_hang_is_stopped_at_the_timeout(tmp_path):
+    with start(tmp_path, "import time; time.sleep(120)") as process:
+        with pytest.raises(ModelProcessError, match="did not answer within 1 s"):
+            process.call({"op": "verify"}, timeout=1)
+        assert not process.alive
+
+
+def test_memory_past_the_limit_fails_the_request(tmp_path):
+    body = """
+    hog = bytearray(3 * 1024**3)
+    return pd.DataFrame({"score": df["amount"]})
+    """
+    with start(tmp_path, body, memory_mb=1024) as process:
+        with pytest.raises(ModelProcessError, match="MemoryError"):
+            process.call({"op": "verify"}, timeout=60)
+
+
+def test_output_is_capped_with_a_truncated_marker(tmp_path):
+    body = """
+    sys.stdout.write("x" * 5_000_000)
+    return pd.DataFrame({"score": df["amount"]})
+    """
+    with start(tmp_path, body, log_cap=10_000) as process:
+        reply = process.call({"op": "verify"}, timeout=60)
+        assert len(reply.log) < 11_000
+        assert "[truncated: 4,990,000 more bytes" in reply.log
+        # The next request's output is captured on its own.
+        again = process.call({"op": "verify"}, timeout=60)
+        assert again.log.startswith("x")
+
+
+def test_the_child_process_holds_no_platform_variables_even_before_loading(tmp_path, monkeypatch):
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://secret")
+    process = ModelProcess(env={}, workdir=tmp_path).start()
+    try:
+        with open(f"/proc/{process.proc.pid}/environ", "rb") as handle:
+            names = {item.split(b"=")[0].decode() for item in handle.read().split(b"\0") if item}
+    finally:
+        process.close()
+    assert "CELERY_BROKER_URL" not in names
+    assert names <= {"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", *[k for k in os.environ if k.startswith("OPENBLAS")], "TZ"}

@@ -1,0 +1,113 @@
+import pandas as pd
+import pytest
+
+from mlplatform.sdk import (
+    ContractError,
+    Feature,
+    Model,
+    ModelSchema,
+    Prediction,
+    check_model,
+    check_output,
+    check_schema,
+    sample_frame,
+)
+
+SCHEMA = ModelSchema([Feature("amount", "float"), Feature("country", "str")], [Prediction("score", "float")])
+
+
+def test_a_good_schema_has_no_errors():
+    assert check_schema(SCHEMA) == []
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        (ModelSchema([Feature("Amount")], [Prediction("score")]), "feature name 'Amount' breaks the naming rule"),
+        (ModelSchema([Feature("a b")], [Prediction("score")]), "feature name 'a b' breaks the naming rule"),
+        (ModelSchema([Feature("amount")], []), "at least one prediction is required"),
+        (ModelSchema([Feature("x"), Feature("x")], [Prediction("p")]), "'x' is used twice"),
+        (ModelSchema([Feature("x")], [Prediction("x")]), "'x' is both a feature and a prediction"),
+        (ModelSchema([Feature("x", "float32")], [Prediction("p")]), "has type 'float32'"),
+        ({"features": []}, "must return a mlplatform.sdk.ModelSchema, not dict"),
+    ],
+)
+def test_it_names_the_rule_a_schema_breaks(schema, expected):
+    errors = check_schema(schema)
+    assert any(expected in e for e in errors), errors
+
+
+def test_sample_rows_have_every_feature_with_its_type():
+    schema = ModelSchema(
+        [Feature("i", "int"), Feature("f", "float"), Feature("s", "str"), Feature("b", "bool"), Feature("d", "datetime")],
+        [Prediction("p")],
+    )
+    frame = sample_frame(schema, rows=4)
+    assert list(frame.columns) == ["i", "f", "s", "b", "d"]
+    assert len(frame) == 4
+    assert frame["i"].dtype == "int64" and frame["b"].dtype == bool
+    assert pd.api.types.is_datetime64_any_dtype(frame["d"])
+
+
+def _batch(n=4):
+    return pd.DataFrame({"amount": [float(i) for i in range(n)], "country": ["us"] * n})
+
+
+def test_output_with_the_batch_index_is_kept_in_order_and_extra_columns_are_dropped():
+    batch = _batch()
+    out = pd.DataFrame({"score": [0.0, 1.0, 2.0, 3.0], "debug": 1}, index=batch.index)
+    predictions, notes = check_output(batch, out, SCHEMA)
+    assert list(predictions.columns) == ["score"]
+    assert predictions["score"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert any("dropped" in n for n in notes)
+
+
+def test_a_permuted_index_is_realigned_to_the_batch():
+    batch = _batch().set_axis([10, 11, 12, 13])
+    out = pd.DataFrame({"score": [13.0, 11.0, 12.0, 10.0]}, index=[13, 11, 12, 10])
+    predictions, notes = check_output(batch, out, SCHEMA)
+    assert predictions.index.tolist() == [10, 11, 12, 13]
+    assert predictions["score"].tolist() == [10.0, 11.0, 12.0, 13.0]
+    assert any("realigned" in n for n in notes)
+
+
+def test_a_fresh_positional_index_is_taken_as_the_batch_order():
+    batch = _batch().set_axis([10, 11, 12, 13])
+    out = pd.DataFrame({"score": [1.0, 2.0, 3.0, 4.0]})
+    predictions, _ = check_output(batch, out, SCHEMA)
+    assert predictions.index.tolist() == [10, 11, 12, 13]
+    assert predictions["score"].tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ([1, 2, 3, 4], "returned list, not a pandas DataFrame"),
+        (pd.DataFrame({"score": [1.0, 2.0, 3.0]}), "returned 3 rows for a batch of 4 rows"),
+        (pd.DataFrame({"other": [1.0] * 4}), "lacks the prediction column 'score'"),
+        (pd.DataFrame({"score": [1.0] * 4}, index=[7, 8, 9, 10]), "neither the batch's index"),
+    ],
+)
+def test_it_refuses_output_that_breaks_the_contract(output, message):
+    with pytest.raises(ContractError, match=message):
+        check_output(_batch(), output, SCHEMA)
+
+
+def test_it_refuses_a_row_over_the_byte_limit():
+    out = pd.DataFrame({"score": ["x" * 50, "y"]})
+    schema = ModelSchema([Feature("amount")], [Prediction("score", "str")])
+    with pytest.raises(ContractError, match="row of 50 bytes .*row 0.* limit is 10 bytes"):
+        check_output(_batch(2), out, schema, max_row_bytes=10)
+
+
+def test_check_model_runs_the_whole_contract_locally():
+    class Doubler(Model):
+        def schema(self):
+            return SCHEMA
+
+        def predict(self, df):
+            return pd.DataFrame({"score": df["amount"] * 2}, index=df.index)
+
+    report = check_model(Doubler())
+    assert report.rows == 5
+    assert report.schema.prediction_names == ["score"]
