@@ -18,9 +18,23 @@ class BuildAdmin(admin.ModelAdmin):
     search_fields = ["model__model_id", "entrypoint", "id"]
     list_select_related = ["model", "created_by"]
     # A build is immutable: its artifact and the schema found when verifying it never change.
-    readonly_fields = ["id", "model", "number", "artifact_kind", "artifact_path", "artifact_name", "artifact_size",
-                       "artifact_sha256", "entrypoint", "schema", "log", "created_by", "created_at", "started_at",
-                       "finished_at"]
+    readonly_fields = [
+        "id",
+        "model",
+        "number",
+        "artifact_kind",
+        "artifact_path",
+        "artifact_name",
+        "artifact_size",
+        "artifact_sha256",
+        "entrypoint",
+        "schema",
+        "log",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
 
     def has_add_permission(self, request) -> bool:
         return False  # builds come through upload and verification only
@@ -35,14 +49,30 @@ class InstanceTypeAdmin(admin.ModelAdmin):
 
 @admin.register(BatchConfig)
 class BatchConfigAdmin(admin.ModelAdmin):
-    list_display = ["deployment_name", "model", "build", "instance_type", "processes", "is_active", "created_by",
-                    "created_at"]
+    list_display = [
+        "deployment_name",
+        "model",
+        "build",
+        "instance_type",
+        "processes",
+        "is_active",
+        "created_by",
+        "created_at",
+    ]
     list_filter = ["is_active", "processes", "instance_type", "model__team"]
     search_fields = ["deployment_name", "model__model_id"]
     list_select_related = ["model", "build", "build__model", "instance_type", "created_by"]
     # A saved config is history: change the active one through "Set Batch Config", which keeps it.
-    readonly_fields = ["model", "build", "deployment_name", "instance_type", "processes", "env", "created_by",
-                       "created_at"]
+    readonly_fields = [
+        "model",
+        "build",
+        "deployment_name",
+        "instance_type",
+        "processes",
+        "env",
+        "created_by",
+        "created_at",
+    ]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -10,11 +10,13 @@ from builds import apis
 @api_view(["GET"])
 def api_root(request: Request) -> Response:
     """ML Platform — Batch Prediction, REST API v1. The OpenAPI 3 schema is at /api/schema/."""
-    return Response({
-        "models": reverse("api:model-list", request=request),
-        "instance-types": reverse("api:instance-type-list", request=request),
-        "schema": reverse("api-schema", request=request),
-    })
+    return Response(
+        {
+            "models": reverse("api:model-list", request=request),
+            "instance-types": reverse("api:instance-type-list", request=request),
+            "schema": reverse("api-schema", request=request),
+        }
+    )
 
 
 app_name = "api"

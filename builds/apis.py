@@ -30,8 +30,17 @@ class BatchConfigSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = BatchConfig
-        fields = ["build_id", "build_number", "deployment_name", "instance_type", "processes", "env", "is_active",
-                  "set_by", "set_at"]
+        fields = [
+            "build_id",
+            "build_number",
+            "deployment_name",
+            "instance_type",
+            "processes",
+            "env",
+            "is_active",
+            "set_by",
+            "set_at",
+        ]
 
 
 class ModelSerializer(serializers.ModelSerializer):
@@ -68,9 +77,24 @@ class BuildSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Build
-        fields = ["build_id", "model_id", "number", "status", "artifact_kind", "artifact_name", "artifact_size",
-                  "artifact_sha256", "entrypoint", "schema", "log", "used_in_batch", "created_by", "created_at",
-                  "started_at", "finished_at"]
+        fields = [
+            "build_id",
+            "model_id",
+            "number",
+            "status",
+            "artifact_kind",
+            "artifact_name",
+            "artifact_size",
+            "artifact_sha256",
+            "entrypoint",
+            "schema",
+            "log",
+            "used_in_batch",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
 
 
 class BuildUploadSerializer(serializers.Serializer):
@@ -131,8 +155,11 @@ class BuildListCreateApi(GenericAPIView):
         data.is_valid(raise_exception=True)
         upload = data.validated_data["artifact"]
         build = services.build_register(
-            model=model, upload=upload, filename=upload.name,
-            entrypoint=data.validated_data["entrypoint"], created_by=request.user,
+            model=model,
+            upload=upload,
+            filename=upload.name,
+            entrypoint=data.validated_data["entrypoint"],
+            created_by=request.user,
         )
         build = selectors.build_get(user=request.user, build_id=build.id)
         return Response(BuildSerializer(build).data, status=status.HTTP_201_CREATED)

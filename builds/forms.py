@@ -16,7 +16,9 @@ BLANK_ENV_ROWS = 2
 
 
 class ModelCreateForm(forms.Form):
-    model_id = forms.CharField(label="Model id", max_length=100, help_text="e.g. ds-premium-fraud-detection")
+    model_id = forms.CharField(
+        label="Model id", max_length=100, help_text="Lowercase letters, digits and hyphens, e.g. churn-forecast"
+    )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     team = forms.ModelChoiceField(queryset=Group.objects.none(), to_field_name="name", empty_label=None)
 
@@ -37,11 +39,16 @@ class BuildUploadForm(forms.Form):
 class BatchConfigForm(forms.Form):
     deployment_name = forms.CharField(label="Deployment Name", max_length=100, strip=True)
     instance_type = forms.ModelChoiceField(
-        label="Instance type", queryset=InstanceType.objects.filter(is_active=True), to_field_name="name",
+        label="Instance type",
+        queryset=InstanceType.objects.filter(is_active=True),
+        to_field_name="name",
         empty_label=None,
     )
     processes = forms.ChoiceField(
-        label="Number of Processes", choices=Processes.choices, initial=Processes.ALL, widget=forms.RadioSelect,
+        label="Number of Processes",
+        choices=Processes.choices,
+        initial=Processes.ALL,
+        widget=forms.RadioSelect,
         help_text=PROCESSES_HELP,
     )
     # Holds errors about the environment variable rows, which are read from env_key/env_value.

@@ -88,7 +88,9 @@ class BatchConfig(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["model"], condition=Q(is_active=True), name="one_active_batch_config_per_model"),
+            models.UniqueConstraint(
+                fields=["model"], condition=Q(is_active=True), name="one_active_batch_config_per_model"
+            ),
             models.CheckConstraint(condition=Q(processes__in=["ONE", "ALL"]), name="batch_config_processes_valid"),
         ]
 

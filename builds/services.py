@@ -23,9 +23,7 @@ MAX_ENV_VARS = 50
 MAX_ENV_VALUE = 4096
 
 
-def model_create(
-    *, model_id: str, description: str, team: Group | None, created_by: AbstractBaseUser
-) -> MLModel:
+def model_create(*, model_id: str, description: str, team: Group | None, created_by: AbstractBaseUser) -> MLModel:
     errors: dict[str, list[str]] = {}
     try:
         model_id_validator(model_id)
@@ -106,7 +104,8 @@ def batch_config_set(
     errors: dict[str, list[str]] = {}
     if build.status != BuildStatus.SUCCEEDED:
         errors["build"] = [
-            f"Build {build.number} is {build.get_status_display().lower()}: only a succeeded build can get a batch config."
+            f"Build {build.number} is {build.get_status_display().lower()}: "
+            "only a succeeded build can get a batch config."
         ]
     if not DEPLOYMENT_NAME.match(deployment_name or ""):
         errors["deployment_name"] = [f"The deployment name must use {DEPLOYMENT_NAME_RULE}."]

@@ -1,6 +1,5 @@
-from mlplatform.celery import app
-
 from builds.verification import build_verify
+from mlplatform.celery import app
 
 
 @app.task(name="builds.verify_build")

@@ -38,8 +38,10 @@ class _Log:
 def _verify(build: Build, log: _Log) -> bool:
     """Run every check, writing what happens to ``log``; True when the build is good."""
     kind = ArtifactKind(build.artifact_kind)
-    log(f"Verifying build {build.number} of {build.model.model_id}: {kind.label.lower()} {build.artifact_name!r}"
-        + (f", entrypoint {build.entrypoint}" if build.entrypoint else ""))
+    log(
+        f"Verifying build {build.number} of {build.model.model_id}: {kind.label.lower()} {build.artifact_name!r}"
+        + (f", entrypoint {build.entrypoint}" if build.entrypoint else "")
+    )
     try:
         local = artifacts.materialize(build_id=str(build.id), kind=build.artifact_kind, relative=build.artifact_path)
     except (OSError, artifacts.ArtifactError) as exc:
@@ -52,7 +54,12 @@ def _verify(build: Build, log: _Log) -> bool:
         with ModelProcess(env={}, workdir=workdir, log_cap=settings.LOG_CAP_BYTES // 2) as process:
             try:
                 reply = process.call(
-                    {"op": "load", "kind": build.artifact_kind, "path": str(local.path), "entrypoint": build.entrypoint},
+                    {
+                        "op": "load",
+                        "kind": build.artifact_kind,
+                        "path": str(local.path),
+                        "entrypoint": build.entrypoint,
+                    },
                     timeout=timeout,
                 )
             except ModelProcessError as exc:
@@ -68,7 +75,10 @@ def _verify(build: Build, log: _Log) -> bool:
                 return False
             build.schema = result["schema"]
             features, predictions = result["schema"]["features"], result["schema"]["predictions"]
-            log(f"Loaded in {result['seconds']:.2f} s; schema(): {len(features)} features, {len(predictions)} predictions")
+            log(
+                f"Loaded in {result['seconds']:.2f} s; "
+                f"schema(): {len(features)} features, {len(predictions)} predictions"
+            )
             source = f"the sample file {local.sample.name}" if local.sample else "sample rows built from the schema"
             log(f"Calling predict() on {source}")
             try:
@@ -83,9 +93,11 @@ def _verify(build: Build, log: _Log) -> bool:
             log.block("model output", reply.log)
             for note in reply.result["notes"]:
                 log(f"Note: {note}")
-            log(f"predict() returned {reply.result['rows']} rows that meet the batch contract "
+            log(
+                f"predict() returned {reply.result['rows']} rows that meet the batch contract "
                 f"in {reply.result['seconds']:.2f} s (model process peak memory "
-                f"{reply.result['peak_rss_kib'] / 1024:.0f} MiB)")
+                f"{reply.result['peak_rss_kib'] / 1024:.0f} MiB)"
+            )
             return True
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

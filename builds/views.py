@@ -66,8 +66,11 @@ def model_builds(request: HttpRequest, model_id: str) -> HttpResponse:
             upload = form.cleaned_data["artifact"]
             try:
                 build = services.build_register(
-                    model=model, upload=upload, filename=upload.name,
-                    entrypoint=form.cleaned_data["entrypoint"], created_by=request.user,
+                    model=model,
+                    upload=upload,
+                    filename=upload.name,
+                    entrypoint=form.cleaned_data["entrypoint"],
+                    created_by=request.user,
                 )
             except ValidationError as exc:
                 _add_errors(form, exc)
@@ -110,8 +113,9 @@ def batch_config_edit(request: HttpRequest, build_id) -> HttpResponse:
         if form.is_valid():
             try:
                 config = services.batch_config_set(
-                    build=build, set_by=request.user, **{k: form.cleaned_data[k] for k in (
-                        "deployment_name", "instance_type", "processes", "env")},
+                    build=build,
+                    set_by=request.user,
+                    **{k: form.cleaned_data[k] for k in ("deployment_name", "instance_type", "processes", "env")},
                 )
             except ValidationError as exc:
                 _add_errors(form, exc)
@@ -126,8 +130,11 @@ def batch_config_edit(request: HttpRequest, build_id) -> HttpResponse:
     else:
         initial = {"deployment_name": f"{build.model.model_id}-batch"[:63], "processes": "ALL"}
         if current:
-            initial = {"deployment_name": current.deployment_name, "instance_type": current.instance_type,
-                       "processes": current.processes}
+            initial = {
+                "deployment_name": current.deployment_name,
+                "instance_type": current.instance_type,
+                "processes": current.processes,
+            }
         form = BatchConfigForm(initial=initial, initial_env=current.env if current else {})
     context = {"build": build, "model": build.model, "form": form, "current": current}
     if request.htmx:

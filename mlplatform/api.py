@@ -11,8 +11,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 def _as_lists(detail) -> dict[str, list[str]]:
     if isinstance(detail, dict):
         return {
-            str(field): [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])]
-            for field, msgs in detail.items()
+            str(field): [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])] for field, msgs in detail.items()
         }
     if isinstance(detail, list):
         return {"non_field_errors": [str(m) for m in detail]}

@@ -70,8 +70,6 @@ def env_json_object(name: str, default: dict) -> dict:
         parsed = json.loads(value)
     except json.JSONDecodeError as exc:
         raise ImproperlyConfigured(f"{name} is not valid JSON: {exc}") from None
-    if not isinstance(parsed, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
-    ):
+    if not isinstance(parsed, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()):
         raise ImproperlyConfigured(f'{name} must be a JSON object of strings, like {{"prod": "file:///data/lake"}}')
     return parsed

@@ -37,16 +37,18 @@ def generate(rows: int, seed: int = 7, start_id: int = 0) -> pd.DataFrame:
         + 0.8 * (amount > 3 * avg_30d)
     )
     label = rng.random(rows) < 1 / (1 + np.exp(-score))
-    return pd.DataFrame({
-        "transaction_id": np.arange(start_id, start_id + rows, dtype="int64"),
-        "amount": amount,
-        "country": country,
-        "device": device,
-        "account_age_days": account_age_days.astype("int64"),
-        "hour_of_day": hour_of_day.astype("int64"),
-        "num_prev_transactions": num_prev.astype("int64"),
-        "avg_amount_30d": avg_30d,
-        "is_foreign": is_foreign,
-        "merchant_category": merchant,
-        "label": label,
-    })
+    return pd.DataFrame(
+        {
+            "transaction_id": np.arange(start_id, start_id + rows, dtype="int64"),
+            "amount": amount,
+            "country": country,
+            "device": device,
+            "account_age_days": account_age_days.astype("int64"),
+            "hour_of_day": hour_of_day.astype("int64"),
+            "num_prev_transactions": num_prev.astype("int64"),
+            "avg_amount_30d": avg_30d,
+            "is_foreign": is_foreign,
+            "merchant_category": merchant,
+            "label": label,
+        }
+    )

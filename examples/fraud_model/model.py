@@ -17,21 +17,31 @@ from mlplatform.sdk import Feature, Model, ModelSchema, Prediction
 from .data import BOOLEAN, CATEGORICAL, FEATURES, NUMERIC, generate
 
 WEIGHTS = Path(__file__).with_name("model.joblib")
-TYPES = {**{n: "float" for n in ("amount", "avg_amount_30d")},
-         **{n: "int" for n in ("account_age_days", "hour_of_day", "num_prev_transactions")},
-         **{n: "str" for n in CATEGORICAL}, **{n: "bool" for n in BOOLEAN}}
+TYPES = {
+    **{n: "float" for n in ("amount", "avg_amount_30d")},
+    **{n: "int" for n in ("account_age_days", "hour_of_day", "num_prev_transactions")},
+    **{n: "str" for n in CATEGORICAL},
+    **{n: "bool" for n in BOOLEAN},
+}
 
 
 def train(path: Path = WEIGHTS, rows: int = 20_000, seed: int = 7) -> Path:
     """Fit the pipeline on synthetic data and save it next to this file."""
     data = generate(rows, seed=seed)
-    pipeline = Pipeline([
-        ("columns", ColumnTransformer([
-            ("categories", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
-            ("numbers", StandardScaler(), NUMERIC + BOOLEAN),
-        ])),
-        ("classifier", LogisticRegression(max_iter=500)),
-    ])
+    pipeline = Pipeline(
+        [
+            (
+                "columns",
+                ColumnTransformer(
+                    [
+                        ("categories", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
+                        ("numbers", StandardScaler(), NUMERIC + BOOLEAN),
+                    ]
+                ),
+            ),
+            ("classifier", LogisticRegression(max_iter=500)),
+        ]
+    )
     pipeline.fit(data[FEATURES], data["label"])
     joblib.dump(pipeline, path)
     return path
@@ -53,4 +63,6 @@ class FraudModel(Model):
 
     def predict(self, df: pd.DataFrame) -> pd.DataFrame:
         probability = self.pipeline.predict_proba(df[FEATURES])[:, 1]
-        return pd.DataFrame({"fraud_probability": probability, "is_fraud": probability >= self.threshold}, index=df.index)
+        return pd.DataFrame(
+            {"fraud_probability": probability, "is_fraud": probability >= self.threshold}, index=df.index
+        )

@@ -1,6 +1,6 @@
 """What model authors import. No Django here: this runs inside the model's own process.
 
-    from mlplatform.sdk import Feature, Prediction, ModelSchema, Model
+from mlplatform.sdk import Feature, Prediction, ModelSchema, Model
 """
 
 from mlplatform.sdk.contract import ContractError, check_model, check_output, check_schema, sample_frame

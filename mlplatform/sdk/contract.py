@@ -1,7 +1,7 @@
 """The batch contract, checked the same way by the platform and by model authors locally.
 
-    from mlplatform.sdk import check_model
-    report = check_model(MyModel())   # raises ContractError naming the rule that failed
+from mlplatform.sdk import check_model
+report = check_model(MyModel())   # raises ContractError naming the rule that failed
 """
 
 from __future__ import annotations

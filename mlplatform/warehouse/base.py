@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -91,7 +91,7 @@ class Catalog(abc.ABC):
         name: TableName | str,
         batch_size: int = DEFAULT_BATCH_SIZE,
         columns: list[str] | None = None,
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Generator[pa.RecordBatch]:
         """Stream the rows as batches of exactly `batch_size` rows (the last may be shorter).
 
         Memory stays bounded by a few batches whatever the table size. Close the iterator (or
@@ -172,28 +172,38 @@ def conform(batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema) -> 
             yield batch
 
 
-def rebatch(batches: Iterable[pa.RecordBatch], batch_size: int) -> Iterator[pa.RecordBatch]:
+def rebatch(batches: Iterable[pa.RecordBatch], batch_size: int) -> Generator[pa.RecordBatch]:
     """Regroup a stream into batches of exactly `batch_size` rows (the last may be shorter).
 
-    Batches that already have the right size pass through without a copy.
+    Batches that already have the right size pass through without a copy. Closing the result
+    closes the source at once (a PostgreSQL read then stops its COPY).
     """
-    if batch_size < 1:
-        raise WarehouseError(f"batch_size must be at least 1, not {batch_size}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise WarehouseError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
+    return _rebatch(iter(batches), batch_size)
+
+
+def _rebatch(source: Iterator[pa.RecordBatch], batch_size: int) -> Generator[pa.RecordBatch]:
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
-    for batch in batches:
-        offset = 0
-        while offset < batch.num_rows:
-            take = min(batch_size - pending_rows, batch.num_rows - offset)
-            piece = batch.slice(offset, take)
-            offset += take
-            if not pending and take == batch_size:
-                yield piece
-                continue
-            pending.append(piece)
-            pending_rows += take
-            if pending_rows == batch_size:
-                yield pa.concat_batches(pending)
-                pending, pending_rows = [], 0
-    if pending:
-        yield pa.concat_batches(pending)
+    try:
+        for batch in source:
+            offset = 0
+            while offset < batch.num_rows:
+                take = min(batch_size - pending_rows, batch.num_rows - offset)
+                piece = batch.slice(offset, take)
+                offset += take
+                if not pending and take == batch_size:
+                    yield piece
+                    continue
+                pending.append(piece)
+                pending_rows += take
+                if pending_rows == batch_size:
+                    yield pa.concat_batches(pending)
+                    pending, pending_rows = [], 0
+        if pending:
+            yield pa.concat_batches(pending)
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()

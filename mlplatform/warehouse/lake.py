@@ -25,7 +25,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from functools import cached_property
 from urllib.parse import unquote, urlsplit
 
@@ -155,7 +155,7 @@ class LakeCatalog(Catalog):
         name: TableName | str,
         batch_size: int = DEFAULT_BATCH_SIZE,
         columns: list[str] | None = None,
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Generator[pa.RecordBatch]:
         name = self.table_name(name)
         files = self._manifest_files(name)
         if columns is not None:
@@ -227,13 +227,12 @@ class LakeCatalog(Catalog):
                 raise TableExistsError(f'the table "{name}" already exists')
             self._write_manifest(final, written, rows)
         except BaseException:
-            self._delete_quietly(written)
-            if not self.exists(name):  # remove the empty folder marker, if we left only that
-                try:
-                    if not self.fs.get_file_info(pafs.FileSelector(final, allow_not_found=True)):
-                        self.fs.delete_dir(final)
-                except OSError:
-                    pass
+            self._delete_quietly(written)  # only our own parts: another writer's stay
+            try:
+                if not self.fs.get_file_info(pafs.FileSelector(final, allow_not_found=True)):
+                    self.fs.delete_dir(final)  # the empty folder marker S3 clients leave
+            except OSError:
+                pass
             raise
         return rows
 

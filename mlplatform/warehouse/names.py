@@ -79,14 +79,13 @@ def check_column_names(names: Iterable[object]) -> list[str]:
 
     Column names follow the same rule as table names, and must be unique.
     """
-    names = list(names)
-    if not names:
-        raise ColumnNameError("a table needs at least one column")
-    seen: set[str] = set()
+    checked: list[str] = []
     for name in names:
-        if not is_valid_name(name):
+        if not isinstance(name, str) or not is_valid_name(name):
             raise ColumnNameError(f'the column name "{_shown(str(name))}" {NAME_RULE}')
-        if name in seen:
+        if name in checked:
             raise ColumnNameError(f'the column name "{name}" appears more than once')
-        seen.add(name)
-    return names  # type: ignore[return-value]
+        checked.append(name)
+    if not checked:
+        raise ColumnNameError("a table needs at least one column")
+    return checked

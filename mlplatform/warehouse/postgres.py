@@ -18,7 +18,7 @@ import io
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 
 import psycopg2
@@ -195,7 +195,7 @@ class PostgresCatalog(Catalog):
         name: TableName | str,
         batch_size: int = DEFAULT_BATCH_SIZE,
         columns: list[str] | None = None,
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Generator[pa.RecordBatch]:
         name = self.table_name(name)
         schema = self.arrow_schema(name)  # checked now, so a bad name fails at the call
         if columns is not None:
@@ -238,27 +238,37 @@ class PostgresCatalog(Catalog):
 
             thread = threading.Thread(target=pump, name=f"copy-out {name}", daemon=True)
             thread.start()
-            finished = False
-            try:
-                yield from _read_csv(source, schema)
-                finished = True
-            except Exception:
-                thread.join()
-                if failure:  # the server's error explains a truncated stream best
-                    raise WarehouseError(f'reading "{name}" failed: {failure[0]}') from failure[0]
-                raise
-            finally:
-                if thread.is_alive():  # the consumer stopped early: stop the server, then the pipe
+
+            def stop() -> bool:
+                """End the COPY if it still runs (True then): cancel it, and break the pipe."""
+                running = thread.is_alive()
+                if running:
                     conn.cancel()
                 source.close()
                 thread.join()
-            if finished and failure:
+                return running
+
+            completed = False
+            try:
+                yield from _read_csv(source, schema)
+                completed = True
+            except Exception:
+                # If the COPY had already failed, its error explains the broken stream best.
+                if not stop() and failure:
+                    raise WarehouseError(f'reading "{name}" failed: {failure[0]}') from failure[0]
+                raise
+            finally:
+                if not completed:  # an error, or the consumer stopped early
+                    stop()
+            thread.join()
+            source.close()
+            if failure:
                 raise WarehouseError(f'reading "{name}" failed: {failure[0]}') from failure[0]
 
     def list_schemas(self) -> list[str]:
         with self._connection() as conn, conn.cursor() as cur:
             cur.execute(
-                "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%%' AND nspname <> 'information_schema'"
+                "SELECT nspname FROM pg_namespace WHERE left(nspname, 3) <> 'pg_' AND nspname <> 'information_schema'"
             )
             return sorted(s for (s,) in cur if is_valid_name(s))
 

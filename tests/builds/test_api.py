@@ -32,12 +32,17 @@ def test_a_model_shows_its_active_batch_config(api, ml_model):
     active = body["active_batch_config"]
     assert active["deployment_name"] == config.deployment_name
     assert (active["build_number"], active["instance_type"], active["processes"], active["env"]) == (
-        3, "ml.m5.large", "ALL", {"A_B": "1"})
+        3,
+        "ml.m5.large",
+        "ALL",
+        {"A_B": "1"},
+    )
 
 
 def test_registering_a_model(api, team):
-    response = api.post("/api/v1/models/", {"model_id": "churn-model", "team": "fraud-team", "description": "x"},
-                        format="json")
+    response = api.post(
+        "/api/v1/models/", {"model_id": "churn-model", "team": "fraud-team", "description": "x"}, format="json"
+    )
     assert response.status_code == 201, response.json()
     assert MLModel.objects.get(model_id="churn-model").team == team
 
@@ -59,22 +64,33 @@ def test_registering_a_model_with_bad_input_names_the_field(api, team, payload, 
 
 def test_uploading_a_build_returns_it_pending(api, ml_model, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        response = api.post(f"/api/v1/models/{ml_model.model_id}/builds/",
-                            {"artifact": upload(model_zip()), "entrypoint": "scorer:Scorer"}, format="multipart")
+        response = api.post(
+            f"/api/v1/models/{ml_model.model_id}/builds/",
+            {"artifact": upload(model_zip()), "entrypoint": "scorer:Scorer"},
+            format="multipart",
+        )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert (body["status"], body["number"], body["entrypoint"], body["used_in_batch"]) == (
-        "pending", 1, "scorer:Scorer", False)
+        "pending",
+        1,
+        "scorer:Scorer",
+        False,
+    )
     assert Build.objects.get().id.hex == body["build_id"].replace("-", "")
     assert len(callbacks) == 1
 
 
 def test_a_bad_upload_is_a_400_in_the_error_shape(api, ml_model):
-    response = api.post(f"/api/v1/models/{ml_model.model_id}/builds/",
-                        {"artifact": upload(b"abc", "m.exe"), "entrypoint": "m:M"}, format="multipart")
+    response = api.post(
+        f"/api/v1/models/{ml_model.model_id}/builds/",
+        {"artifact": upload(b"abc", "m.exe"), "entrypoint": "m:M"},
+        format="multipart",
+    )
     assert response.status_code == 400
-    assert response.json() == {"errors": {"artifact": [
-        "the artifact must be a .zip or .tar.gz of Python source, or a .joblib or .pkl file"]}}
+    assert response.json() == {
+        "errors": {"artifact": ["the artifact must be a .zip or .tar.gz of Python source, or a .joblib or .pkl file"]}
+    }
     assert not Build.objects.exists()
 
 
@@ -90,21 +106,40 @@ def test_put_batch_config_makes_it_active(api, ml_model, user):
     build = BuildFactory(model=ml_model)
     url = f"/api/v1/builds/{build.id}/batch-config/"
     assert api.get(url).status_code == 404
-    response = api.put(url, {"deployment_name": "fraud-batch", "instance_type": "ml.c5.2xlarge", "processes": "ONE",
-                             "env": {"FRAUD_THRESHOLD": "0.2"}}, format="json")
+    response = api.put(
+        url,
+        {
+            "deployment_name": "fraud-batch",
+            "instance_type": "ml.c5.2xlarge",
+            "processes": "ONE",
+            "env": {"FRAUD_THRESHOLD": "0.2"},
+        },
+        format="json",
+    )
     assert response.status_code == 200, response.json()
     config = BatchConfig.objects.get(is_active=True)
     assert (config.instance_type.name, config.processes, config.env, config.created_by) == (
-        "ml.c5.2xlarge", "ONE", {"FRAUD_THRESHOLD": "0.2"}, user)
+        "ml.c5.2xlarge",
+        "ONE",
+        {"FRAUD_THRESHOLD": "0.2"},
+        user,
+    )
     assert api.get(url).json()["deployment_name"] == "fraud-batch"
     assert api.get(f"/api/v1/models/{ml_model.model_id}/").json()["active_batch_config"]["build_id"] == str(build.id)
 
 
 def test_put_batch_config_with_bad_values_lists_every_error_and_saves_nothing(api, ml_model):
     build = BuildFactory(model=ml_model)
-    response = api.put(f"/api/v1/builds/{build.id}/batch-config/",
-                       {"deployment_name": "Bad Name", "instance_type": "ml.none", "processes": "SOME",
-                        "env": {"PATH": "/x", "lower": "y"}}, format="json")
+    response = api.put(
+        f"/api/v1/builds/{build.id}/batch-config/",
+        {
+            "deployment_name": "Bad Name",
+            "instance_type": "ml.none",
+            "processes": "SOME",
+            "env": {"PATH": "/x", "lower": "y"},
+        },
+        format="json",
+    )
     assert response.status_code == 400
     errors = response.json()["errors"]
     assert set(errors) == {"deployment_name", "instance_type", "processes", "env"}
@@ -118,13 +153,20 @@ def test_another_teams_model_is_404_in_detail_and_absent_from_the_list(outsider,
     client = APIClient()
     client.force_authenticate(outsider)
     assert client.get("/api/v1/models/").json()["results"] == []
-    for url in [f"/api/v1/models/{ml_model.model_id}/", f"/api/v1/models/{ml_model.model_id}/builds/",
-                f"/api/v1/builds/{build.id}/", f"/api/v1/builds/{build.id}/batch-config/"]:
+    for url in [
+        f"/api/v1/models/{ml_model.model_id}/",
+        f"/api/v1/models/{ml_model.model_id}/builds/",
+        f"/api/v1/builds/{build.id}/",
+        f"/api/v1/builds/{build.id}/batch-config/",
+    ]:
         response = client.get(url)
         assert response.status_code == 404, url
         assert "errors" in response.json()
-    response = client.put(f"/api/v1/builds/{build.id}/batch-config/",
-                          {"deployment_name": "x", "instance_type": "ml.m5.large"}, format="json")
+    response = client.put(
+        f"/api/v1/builds/{build.id}/batch-config/",
+        {"deployment_name": "x", "instance_type": "ml.m5.large"},
+        format="json",
+    )
     assert response.status_code == 404
     assert not BatchConfig.objects.exists()
 

@@ -16,8 +16,12 @@ def build(ml_model):
 
 
 def set_config(build, user, **overrides):
-    values = {"deployment_name": "fraud-batch", "instance_type": InstanceType.objects.get(name="ml.m5.large"),
-              "processes": "ALL", "env": {"FRAUD_THRESHOLD": "0.3"}}
+    values = {
+        "deployment_name": "fraud-batch",
+        "instance_type": InstanceType.objects.get(name="ml.m5.large"),
+        "processes": "ALL",
+        "env": {"FRAUD_THRESHOLD": "0.3"},
+    }
     return batch_config_set(build=build, set_by=user, **{**values, **overrides})
 
 
@@ -45,7 +49,9 @@ def test_setting_a_config_makes_it_active_and_keeps_the_old_one_as_history(build
     assert second.env == {"FRAUD_THRESHOLD": "0.3"} and second.processes == "ONE"
     assert second.created_by == user
     assert list(BatchConfig.objects.filter(model=build.model).values_list("deployment_name", flat=True)) == [
-        "second", "first"]
+        "second",
+        "first",
+    ]
 
 
 @pytest.mark.parametrize(

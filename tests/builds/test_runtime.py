@@ -122,4 +122,12 @@ def test_the_child_process_holds_no_platform_variables_even_before_loading(tmp_p
     finally:
         process.close()
     assert "CELERY_BROKER_URL" not in names
-    assert names <= {"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", *[k for k in os.environ if k.startswith("OPENBLAS")], "TZ"}
+    assert names <= {
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "LANG",
+        "LC_ALL",
+        *[k for k in os.environ if k.startswith("OPENBLAS")],
+        "TZ",
+    }

@@ -16,8 +16,9 @@ from tests.artifacts import model_zip, source_zip, upload
 
 
 def register_and_verify(ml_model, user, content: bytes, *, name="scorer.zip", entrypoint="scorer:Scorer") -> Build:
-    build = build_register(model=ml_model, upload=upload(content, name), filename=name, entrypoint=entrypoint,
-                           created_by=user)
+    build = build_register(
+        model=ml_model, upload=upload(content, name), filename=name, entrypoint=entrypoint, created_by=user
+    )
     assert build.status == BuildStatus.PENDING
     build_verify(build_id=build.id)
     build.refresh_from_db()
@@ -26,8 +27,13 @@ def register_and_verify(ml_model, user, content: bytes, *, name="scorer.zip", en
 
 def test_a_good_build_succeeds_with_its_schema_and_a_readable_log(ml_model, user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        build = build_register(model=ml_model, upload=upload(model_zip()), filename="scorer.zip",
-                               entrypoint="scorer:Scorer", created_by=user)
+        build = build_register(
+            model=ml_model,
+            upload=upload(model_zip()),
+            filename="scorer.zip",
+            entrypoint="scorer:Scorer",
+            created_by=user,
+        )
     assert len(callbacks) == 1  # verification is queued only once the build row is committed
     build_verify(build_id=build.id)
     build.refresh_from_db()
@@ -108,8 +114,12 @@ def test_a_pickled_model_object_is_verified(ml_model, user, tmp_path):
         "    def predict(self, df):\n        return pd.DataFrame({'score': df['amount'] * 3}, index=df.index)\n"
         "open(sys.argv[1], 'wb').write(cloudpickle.dumps(Pickled()))\n"
     )
-    subprocess.run([sys.executable, str(script), str(tmp_path / "m.pkl")], check=True, cwd=str(tmp_path),
-                   env={"PYTHONPATH": str(__import__("django").conf.settings.BASE_DIR)})
+    subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "m.pkl")],
+        check=True,
+        cwd=str(tmp_path),
+        env={"PYTHONPATH": str(__import__("django").conf.settings.BASE_DIR)},
+    )
     build = register_and_verify(ml_model, user, (tmp_path / "m.pkl").read_bytes(), name="m.pkl", entrypoint="")
     assert build.status == BuildStatus.SUCCEEDED, build.log
     assert build.artifact_kind == "pickle"
@@ -140,8 +150,9 @@ def test_an_unusable_upload_is_refused_naming_the_field_and_nothing_is_kept(
 ):
     settings.ARTIFACTS_URL = tmp_path.as_uri()
     with pytest.raises(ValidationError) as refused:
-        build_register(model=ml_model, upload=upload(content, name), filename=name, entrypoint=entrypoint,
-                       created_by=user)
+        build_register(
+            model=ml_model, upload=upload(content, name), filename=name, entrypoint=entrypoint, created_by=user
+        )
     assert field in refused.value.message_dict
     assert message in " ".join(refused.value.message_dict[field])
     assert not Build.objects.exists()
@@ -149,8 +160,10 @@ def test_an_unusable_upload_is_refused_naming_the_field_and_nothing_is_kept(
 
 
 def test_build_numbers_count_up_per_model(ml_model, user):
-    first = build_register(model=ml_model, upload=upload(model_zip()), filename="a.zip", entrypoint="scorer:Scorer",
-                           created_by=user)
-    second = build_register(model=ml_model, upload=upload(model_zip()), filename="b.zip", entrypoint="scorer:Scorer",
-                            created_by=user)
+    first = build_register(
+        model=ml_model, upload=upload(model_zip()), filename="a.zip", entrypoint="scorer:Scorer", created_by=user
+    )
+    second = build_register(
+        model=ml_model, upload=upload(model_zip()), filename="b.zip", entrypoint="scorer:Scorer", created_by=user
+    )
     assert (first.number, second.number) == (1, 2)

@@ -13,9 +13,14 @@ HX = {"HTTP_HX_REQUEST": "true"}
 
 def test_every_page_needs_a_login(client, ml_model):
     build = BuildFactory(model=ml_model)
-    for url in [reverse("builds:model-list"), reverse("builds:model-builds", args=[ml_model.model_id]),
-                reverse("builds:build-detail", args=[build.id]), reverse("builds:batch-config", args=[build.id]),
-                reverse("batchjobs:board"), reverse("batchjobs:tables")]:
+    for url in [
+        reverse("builds:model-list"),
+        reverse("builds:model-builds", args=[ml_model.model_id]),
+        reverse("builds:build-detail", args=[build.id]),
+        reverse("builds:batch-config", args=[build.id]),
+        reverse("batchjobs:board"),
+        reverse("batchjobs:tables"),
+    ]:
         response = client.get(url)
         assert response.status_code == 302 and response.url.startswith(reverse("login")), url
 
@@ -36,10 +41,12 @@ def test_another_teams_model_is_a_404_everywhere_and_absent_from_the_list(client
     listing = client.get(reverse("builds:model-list")).content.decode()
     assert reverse("builds:model-overview", args=[ml_model.model_id]) not in listing
     assert "No models yet" in listing
-    for url in [reverse("builds:model-overview", args=[ml_model.model_id]),
-                reverse("builds:model-builds", args=[ml_model.model_id]),
-                reverse("builds:build-detail", args=[build.id]),
-                reverse("builds:batch-config", args=[build.id])]:
+    for url in [
+        reverse("builds:model-overview", args=[ml_model.model_id]),
+        reverse("builds:model-builds", args=[ml_model.model_id]),
+        reverse("builds:build-detail", args=[build.id]),
+        reverse("builds:batch-config", args=[build.id]),
+    ]:
         assert client.get(url).status_code == 404, url
     response = client.post(reverse("builds:batch-config", args=[build.id]), {"deployment_name": "x"})
     assert response.status_code == 404
@@ -79,8 +86,14 @@ def test_the_config_modal_is_a_fragment_for_htmx_and_a_page_without_javascript(w
 
 
 def post_config(web, build, *, htmx=False, **data):
-    form = {"deployment_name": "fraud-batch", "instance_type": "ml.m5.xlarge", "processes": "ONE",
-            "env_key": ["FRAUD_THRESHOLD", ""], "env_value": ["0.4", ""], **data}
+    form = {
+        "deployment_name": "fraud-batch",
+        "instance_type": "ml.m5.xlarge",
+        "processes": "ONE",
+        "env_key": ["FRAUD_THRESHOLD", ""],
+        "env_value": ["0.4", ""],
+        **data,
+    }
     return web.post(reverse("builds:batch-config", args=[build.id]), form, **(HX if htmx else {}))
 
 
@@ -91,7 +104,12 @@ def test_deploy_saves_the_active_config_and_the_build_shows_used_in_batch(web, m
     assert response.headers["HX-Redirect"] == reverse("builds:model-builds", args=[ml_model.model_id])
     config = BatchConfig.objects.get(is_active=True)
     assert (config.build, config.deployment_name, config.instance_type.name, config.processes, config.env) == (
-        build, "fraud-batch", "ml.m5.xlarge", "ONE", {"FRAUD_THRESHOLD": "0.4"})
+        build,
+        "fraud-batch",
+        "ml.m5.xlarge",
+        "ONE",
+        {"FRAUD_THRESHOLD": "0.4"},
+    )
     assert config.created_by == user
     page = web.get(reverse("builds:model-builds", args=[ml_model.model_id])).content.decode()
     assert "Used in Batch" in page
@@ -137,7 +155,9 @@ def test_a_failed_build_cannot_get_a_config_from_the_page(web, ml_model):
     assert not BatchConfig.objects.exists()
 
 
-def test_uploading_a_build_from_the_model_page_queues_its_verification(web, ml_model, django_capture_on_commit_callbacks):
+def test_uploading_a_build_from_the_model_page_queues_its_verification(
+    web, ml_model, django_capture_on_commit_callbacks
+):
     url = reverse("builds:model-builds", args=[ml_model.model_id])
     with django_capture_on_commit_callbacks() as callbacks:
         response = web.post(url, {"artifact": upload(model_zip()), "entrypoint": "scorer:Scorer"})
@@ -157,8 +177,9 @@ def test_a_bad_upload_shows_the_error_and_saves_nothing(web, ml_model):
 
 
 def test_a_model_can_be_registered_from_the_list_page(web, team):
-    response = web.post(reverse("builds:model-create"), {"model_id": "new-model", "team": team.name,
-                                                          "description": "d"})
+    response = web.post(
+        reverse("builds:model-create"), {"model_id": "new-model", "team": team.name, "description": "d"}
+    )
     assert response.status_code == 302
     assert MLModel.objects.get(model_id="new-model").team == team
     bad = web.post(reverse("builds:model-create"), {"model_id": "Bad Id", "team": team.name})
@@ -167,11 +188,14 @@ def test_a_model_can_be_registered_from_the_list_page(web, team):
 
 
 def test_user_text_is_escaped_on_every_page(web, team):
-    evil = '<img src=x onerror=alert(1)>'
+    evil = "<img src=x onerror=alert(1)>"
     model = MLModelFactory(model_id="escaped-model", team=team, description=evil)
     build = BuildFactory(model=model, log=f"model said {evil}", entrypoint="m:M", status=BuildStatus.FAILED)
-    for url in [reverse("builds:model-list"), reverse("builds:model-overview", args=[model.model_id]),
-                reverse("builds:build-detail", args=[build.id])]:
+    for url in [
+        reverse("builds:model-list"),
+        reverse("builds:model-overview", args=[model.model_id]),
+        reverse("builds:build-detail", args=[build.id]),
+    ]:
         html = web.get(url).content.decode()
         assert evil not in html, url
         assert "&lt;img src=x onerror=alert(1)&gt;" in html, url

@@ -39,7 +39,13 @@ def test_it_names_the_rule_a_schema_breaks(schema, expected):
 
 def test_sample_rows_have_every_feature_with_its_type():
     schema = ModelSchema(
-        [Feature("i", "int"), Feature("f", "float"), Feature("s", "str"), Feature("b", "bool"), Feature("d", "datetime")],
+        [
+            Feature("i", "int"),
+            Feature("f", "float"),
+            Feature("s", "str"),
+            Feature("b", "bool"),
+            Feature("d", "datetime"),
+        ],
         [Prediction("p")],
     )
     frame = sample_frame(schema, rows=4)

@@ -148,25 +148,31 @@ class _S3Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def s3_filesystem() -> Iterator[pafs.S3FileSystem]:
-    """pyarrow's S3 client against a local S3 endpoint on a free port of 127.0.0.1."""
+def s3_endpoint() -> Iterator[str]:
+    """host:port of a local S3 endpoint on a free port of 127.0.0.1, empty for each test."""
     with mock_aws():
         server = ThreadingHTTPServer(("127.0.0.1", 0), _S3Handler)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
-            yield pafs.S3FileSystem(
-                access_key="testing",
-                secret_key="testing",
-                region="us-east-1",
-                endpoint_override=f"127.0.0.1:{server.server_address[1]}",
-                scheme="http",
-                allow_bucket_creation=True,
-            )
+            yield f"127.0.0.1:{server.server_address[1]}"
         finally:
             server.shutdown()
             server.server_close()
             thread.join()
+
+
+@pytest.fixture
+def s3_filesystem(s3_endpoint) -> pafs.S3FileSystem:
+    """pyarrow's S3 client, pointed at the local endpoint."""
+    return pafs.S3FileSystem(
+        access_key="testing",
+        secret_key="testing",
+        region="us-east-1",
+        endpoint_override=s3_endpoint,
+        scheme="http",
+        allow_bucket_creation=True,
+    )
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from mlplatform.warehouse import (
     TableNameError,
     TableNotFoundError,
     WarehouseError,
+    catalogs_from_config,
 )
 from mlplatform.warehouse import lake as lake_module
 
@@ -347,3 +348,18 @@ def test_on_s3_a_stray_file_in_a_table_folder_is_not_read(s3_lake):
 
     assert read_all(s3_lake, name("scores")).column("n").to_pylist() == [0, 1, 2]
     assert s3_lake.row_count(name("scores")) == 3
+
+
+def test_an_s3_lake_can_be_configured_by_its_url_alone(s3_endpoint, s3_filesystem, monkeypatch):
+    """As settings do it: endpoint and region in the URL, keys from the environment."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    s3_filesystem.create_dir("by-url")
+    url = f"s3://by-url/lake?region=us-east-1&scheme=http&endpoint_override={s3_endpoint}"
+    lake = catalogs_from_config({"lake": url}, "lake").default
+
+    lake.create("t", pa.schema([("n", pa.int64())]), [ints_table(3)])
+
+    assert isinstance(lake.fs, pafs.S3FileSystem)
+    assert lake.list_tables("default") == ["t"]
+    assert s3_filesystem.get_file_info(f"by-url/lake/default/t/{lake_module.MANIFEST}").is_file

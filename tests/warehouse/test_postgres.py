@@ -349,3 +349,24 @@ def test_bad_names_are_refused_before_connecting(bad):
         pg.create(bad, INTS, [])
     with pytest.raises(TableNameError):
         pg.list_tables(bad)
+
+
+def test_a_value_arrow_cannot_parse_fails_the_read_without_hanging(pg, name, pg_sql, pg_schema, monkeypatch):
+    monkeypatch.setattr(postgres_module, "CSV_BLOCK", 4096)  # the server has much more to send
+    pg_sql(f'CREATE SCHEMA "{pg_schema}"')
+    pg_sql("CREATE TABLE days AS SELECT 'infinity'::date AS d, 0 AS n")
+    pg_sql("INSERT INTO days SELECT current_date, n FROM generate_series(1, 300000) AS n")
+
+    with pytest.raises(pa.ArrowInvalid, match="date32"):
+        list(pg.read_batches(name("days")))
+
+    assert pg.row_count(name("days")) == 300_001
+
+
+def test_a_server_error_during_the_read_is_reported(pg, name, pg_sql, pg_schema):
+    pg_sql(f'CREATE SCHEMA "{pg_schema}"')
+    pg_sql("CREATE TABLE numbers AS SELECT n FROM generate_series(1, 300000) AS n")
+    pg_sql("CREATE VIEW broken AS SELECT n, 1 / (200000 - n) AS r FROM numbers")  # fails midway
+
+    with pytest.raises(WarehouseError, match="division by zero"):
+        list(pg.read_batches(name("broken")))

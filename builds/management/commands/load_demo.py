@@ -1,9 +1,9 @@
 """Load the demo (idempotent): a user, a team, the fraud model with a verified build and a config."""
 
 import secrets
-import time
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -47,8 +47,11 @@ class Command(BaseCommand):
         user = self._user(team)
         model, _ = MLModel.objects.get_or_create(
             model_id=MODEL_ID,
-            defaults={"team": team, "created_by": user,
-                      "description": "Scores card transactions of premium accounts for fraud (demo)."},
+            defaults={
+                "team": team,
+                "created_by": user,
+                "description": "Scores card transactions of premium accounts for fraud (demo).",
+            },
         )
         build = model.builds.filter(status=BuildStatus.SUCCEEDED).order_by("-number").first()
         if build is None:
@@ -56,8 +59,11 @@ class Command(BaseCommand):
                 artifact = package_fraud_model(Path(tmp))
                 with artifact.open("rb") as upload:
                     build = services.build_register(
-                        model=model, upload=upload, filename=artifact.name,
-                        entrypoint="fraud_model.model:FraudModel", created_by=user,
+                        model=model,
+                        upload=upload,
+                        filename=artifact.name,
+                        entrypoint="fraud_model.model:FraudModel",
+                        created_by=user,
                     )
             # Verify here so the demo is ready at once; if a worker got there first, wait for it.
             if build_verify(build_id=build.id) is None:
@@ -70,9 +76,12 @@ class Command(BaseCommand):
             self.stdout.write(f"Demo build {build.number}: {build.status}")
         if selectors.active_batch_config(model=model) is None and build.status == BuildStatus.SUCCEEDED:
             services.batch_config_set(
-                build=build, deployment_name=f"{MODEL_ID}-batch",
+                build=build,
+                deployment_name=f"{MODEL_ID}-batch",
                 instance_type=InstanceType.objects.get(name="ml.m5.large"),
-                processes=Processes.ALL, env={"FRAUD_THRESHOLD": "0.2"}, set_by=user,
+                processes=Processes.ALL,
+                env={"FRAUD_THRESHOLD": "0.2"},
+                set_by=user,
             )
         self.stdout.write(self.style.SUCCESS(f"Demo ready: model {MODEL_ID}, user {USERNAME!r}"))
 
