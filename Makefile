@@ -24,14 +24,16 @@ run: install
 	@$(PY) manage.py migrate --noinput -v 0
 	@$(PY) manage.py load_demo
 	@mkdir -p var/log
-	@trap 'trap - INT TERM EXIT; kill 0 2>/dev/null' INT TERM EXIT; \
-	$(VENV)/bin/celery -A mlplatform worker -B -l info --logfile var/log/worker.log & \
+	@trap 'trap - INT TERM EXIT; kill -TERM 0 2>/dev/null; wait' INT TERM EXIT; \
+	$(VENV)/bin/celery -A mlplatform worker -B -l info > var/log/worker.log 2>&1 & \
+	$(PY) manage.py runserver $(HOST):$(PORT) --noreload --skip-checks & \
+	for _ in $$(seq 150); do (exec 3<>/dev/tcp/$(HOST)/$(PORT)) 2>/dev/null && break; sleep 0.2; done; \
 	echo ""; \
-	echo "  ML Platform — Batch Prediction is running on http://$(HOST):$(PORT)/"; \
+	echo "  ML Platform — Batch Prediction: http://$(HOST):$(PORT)/"; \
 	echo "  Log in as 'demo' with password: $$(cat var/demo_password)"; \
-	echo "  Worker log: var/log/worker.log · Ctrl-C stops the web server, the worker and beat."; \
+	echo "  A Celery worker and beat run beside it (log: var/log/worker.log). Ctrl-C stops all of them."; \
 	echo ""; \
-	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
+	wait
 
 test: install
 	@$(VENV)/bin/ruff check .

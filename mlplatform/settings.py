@@ -165,7 +165,7 @@ CLOUDWATCH_LOG_GROUP = env_str("CLOUDWATCH_LOG_GROUP", "")
 # The default broker is kombu's filesystem transport: no server, one machine. Production sets
 # CELERY_BROKER_URL=redis://... (or amqp://...).
 CELERY_BROKER_URL = env_url(
-    "CELERY_BROKER_URL", "filesystem://", schemes={"filesystem", "redis", "rediss", "amqp", "pyamqp"}
+    "CELERY_BROKER_URL", "filesystem://localhost/", schemes={"filesystem", "redis", "rediss", "amqp", "pyamqp"}
 )
 if CELERY_BROKER_URL.startswith("filesystem"):
     _broker_dir = DATA_DIR / "broker"

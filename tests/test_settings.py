@@ -49,7 +49,7 @@ def test_defaults_need_no_server_and_live_in_the_data_dir(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
     database, broker, artifacts = result.stdout.split()
     assert database == str(tmp_path / "db.sqlite3")
-    assert broker == "filesystem://"
+    assert broker == "filesystem://localhost/"
     assert artifacts == (tmp_path / "artifacts").as_uri()
     secret = (tmp_path / "secret_key").read_text()
     assert len(secret) >= 50 and oct((tmp_path / "secret_key").stat().st_mode)[-3:] == "600"
