@@ -26,8 +26,9 @@ run: install
 	@mkdir -p var/log
 	@trap 'trap - INT TERM EXIT; kill -TERM 0 2>/dev/null; wait' INT TERM EXIT; \
 	$(VENV)/bin/celery -A mlplatform worker -B -l info > var/log/worker.log 2>&1 & \
-	$(PY) manage.py runserver $(HOST):$(PORT) --noreload --skip-checks & \
-	for _ in $$(seq 150); do (exec 3<>/dev/tcp/$(HOST)/$(PORT)) 2>/dev/null && break; sleep 0.2; done; \
+	$(PY) manage.py runserver $(HOST):$(PORT) --noreload --skip-checks & web=$$!; \
+	for _ in $$(seq 150); do kill -0 $$web 2>/dev/null || exit 1; \
+		(exec 3<>/dev/tcp/$(HOST)/$(PORT)) 2>/dev/null && break; sleep 0.2; done; \
 	echo ""; \
 	echo "  ML Platform — Batch Prediction: http://$(HOST):$(PORT)/"; \
 	echo "  Log in as 'demo' with password: $$(cat var/demo_password)"; \
