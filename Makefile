@@ -24,7 +24,7 @@ run: install
 	@$(PY) manage.py migrate --noinput -v 0
 	@$(PY) manage.py load_demo
 	@mkdir -p var/log
-	@trap 'trap - INT TERM EXIT; kill -TERM 0 2>/dev/null; wait' INT TERM EXIT; \
+	@trap 'trap "" INT TERM; kill -TERM $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
 	$(VENV)/bin/celery -A mlplatform worker -B -l info > var/log/worker.log 2>&1 & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload --skip-checks & web=$$!; \
 	for _ in $$(seq 150); do kill -0 $$web 2>/dev/null || exit 1; \
