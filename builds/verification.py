@@ -17,6 +17,10 @@ from builds.runtime.process import ModelProcess, ModelProcessError
 logger = logging.getLogger(__name__)
 
 
+def _count(items: list, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
 class _Log:
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -35,6 +39,19 @@ class _Log:
         return joined if len(joined) <= cap else joined[:cap] + "\n[truncated]"
 
 
+def _step(process: ModelProcess, log: _Log, message: dict, *, failure: str) -> dict | None:
+    """One request to the model process; its output goes to the log. None when it failed."""
+    try:
+        reply = process.call(message, timeout=settings.BUILD_TIMEOUT_S)
+    except ModelProcessError as exc:
+        log.block("model output", exc.log)
+        log(f"FAILED: {failure}: {exc}")
+        log.block("traceback", exc.traceback)
+        return None
+    log.block("model output", reply.log)
+    return reply.result
+
+
 def _verify(build: Build, log: _Log) -> bool:
     """Run every check, writing what happens to ``log``; True when the build is good."""
     kind = ArtifactKind(build.artifact_kind)
@@ -48,55 +65,34 @@ def _verify(build: Build, log: _Log) -> bool:
         log(f"FAILED: the artifact could not be unpacked: {exc}")
         return False
     workdir = settings.DATA_DIR / "work" / f"verify-{uuid.uuid4().hex}"
-    timeout = settings.BUILD_TIMEOUT_S
-    log(f"Starting a model process (clean environment, {timeout} s per step)")
+    log(f"Starting a model process (clean environment, {settings.BUILD_TIMEOUT_S} s per step)")
     try:
         with ModelProcess(env={}, workdir=workdir, log_cap=settings.LOG_CAP_BYTES // 2) as process:
-            try:
-                reply = process.call(
-                    {
-                        "op": "load",
-                        "kind": build.artifact_kind,
-                        "path": str(local.path),
-                        "entrypoint": build.entrypoint,
-                    },
-                    timeout=timeout,
-                )
-            except ModelProcessError as exc:
-                log.block("model output", exc.log)
-                log(f"FAILED: loading the model failed: {exc}")
-                log.block("traceback", exc.traceback)
+            load = {"op": "load", "kind": build.artifact_kind, "path": str(local.path), "entrypoint": build.entrypoint}
+            result = _step(process, log, load, failure="loading the model failed")
+            if result is None:
                 return False
-            log.block("model output", reply.log)
-            result = reply.result
+            for error in result["schema_errors"]:
+                log(f"FAILED rule: {error}")
             if result["schema_errors"]:
-                for error in result["schema_errors"]:
-                    log(f"FAILED rule: {error}")
                 return False
             build.schema = result["schema"]
-            features, predictions = result["schema"]["features"], result["schema"]["predictions"]
+            features, predictions = build.schema["features"], build.schema["predictions"]
             log(
                 f"Loaded in {result['seconds']:.2f} s; "
-                f"schema(): {len(features)} features, {len(predictions)} predictions"
+                f"schema(): {_count(features, 'feature')}, {_count(predictions, 'prediction')}"
             )
             source = f"the sample file {local.sample.name}" if local.sample else "sample rows built from the schema"
             log(f"Calling predict() on {source}")
-            try:
-                reply = process.call(
-                    {"op": "verify", "sample": str(local.sample) if local.sample else None}, timeout=timeout
-                )
-            except ModelProcessError as exc:
-                log.block("model output", exc.log)
-                log(f"FAILED: predict() on sample rows: {exc}")
-                log.block("traceback", exc.traceback)
+            verify = {"op": "verify", "sample": str(local.sample) if local.sample else None}
+            result = _step(process, log, verify, failure="predict() on sample rows")
+            if result is None:
                 return False
-            log.block("model output", reply.log)
-            for note in reply.result["notes"]:
+            for note in result["notes"]:
                 log(f"Note: {note}")
             log(
-                f"predict() returned {reply.result['rows']} rows that meet the batch contract "
-                f"in {reply.result['seconds']:.2f} s (model process peak memory "
-                f"{reply.result['peak_rss_kib'] / 1024:.0f} MiB)"
+                f"predict() returned {result['rows']} rows that meet the batch contract in {result['seconds']:.2f} s "
+                f"(model process peak memory {result['peak_rss_kib'] / 1024:.0f} MiB)"
             )
             return True
     finally:

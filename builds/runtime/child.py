@@ -62,24 +62,20 @@ def _require_model():
 
 
 def _verify(message: dict) -> dict:
+    """The platform's whole contract check (mlplatform.sdk.check_model) on sample rows."""
     import pandas as pd
 
-    from mlplatform.sdk import check_output, sample_frame
+    from mlplatform.sdk import check_model
 
-    model, schema = _require_model()
+    model, _ = _require_model()
     sample_path = message.get("sample")
+    sample = None
     if sample_path and sample_path.endswith(".csv"):
         sample = pd.read_csv(sample_path).head(20)
     elif sample_path:
         sample = pd.read_parquet(sample_path).head(20)
-    else:
-        sample = sample_frame(schema)
-    missing = [name for name in schema.feature_names if name not in sample.columns]
-    if missing:
-        raise ValueError(f"the sample file lacks the feature column(s) {', '.join(missing)}")
-    output = model.predict(sample.copy())
-    _, notes = check_output(sample, output, schema)
-    return {"rows": len(sample), "notes": notes}
+    report = check_model(model, sample)
+    return {"rows": report.rows, "notes": report.notes}
 
 
 def _predict(message: dict) -> dict:
