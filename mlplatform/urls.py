@@ -11,7 +11,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/v1/", include("builds.api_urls", namespace="api")),
+    path("api/v1/", include("mlplatform.api_urls", namespace="api")),
     path("", include("batchjobs.urls")),
     path("", include("builds.urls")),
 ]

@@ -5,12 +5,14 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
+from batchjobs import tables
 from builds.choices import BuildStatus
 from builds.models import BatchConfig, Build, MLModel
 
 
 @pytest.fixture
-def demo(db):
+def demo(db, settings, tmp_path):
+    settings.WAREHOUSE_CATALOGS = {"prod": (tmp_path / "lake").as_uri()}
     out = io.StringIO()
     call_command("load_demo", stdout=out)
     return out.getvalue()
@@ -27,9 +29,17 @@ def test_load_demo_makes_a_verified_build_with_an_active_config_and_is_idempoten
     password = (settings.DATA_DIR / "demo_password").read_text()
     assert model.team.user_set.get(username="demo").check_password(password)
 
+    catalog, name = tables.resolve("prod.fraud_in_premium_model.input")
+    assert catalog.row_count(name) == 100_000
+    columns = [c.name for c in catalog.columns(name)]
+    assert {f["name"] for f in build.schema["features"]} <= set(columns)
+    assert "transaction_id" in columns and "label" not in columns
+    first = catalog.head(name, 3).to_pylist()
+
     call_command("load_demo", stdout=io.StringIO())
     assert Build.objects.count() == 1 and BatchConfig.objects.count() == 1
     assert (settings.DATA_DIR / "demo_password").read_text() == password
+    assert catalog.row_count(name) == 100_000 and catalog.head(name, 3).to_pylist() == first
 
 
 def test_register_build_uploads_and_reports(demo, tmp_path):

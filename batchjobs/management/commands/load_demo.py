@@ -1,16 +1,20 @@
-"""Load the demo (idempotent): a user, a team, the fraud model with a verified build and a config."""
+"""Load the demo (idempotent): a user, a team, the fraud model with a verified build and a config,
+and an input table that fits it."""
 
+import itertools
 import secrets
 import tarfile
 import tempfile
 import time
 from pathlib import Path
 
+import pyarrow as pa
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
+from batchjobs import tables
 from builds import selectors, services
 from builds.choices import BuildStatus, Processes
 from builds.models import InstanceType, MLModel
@@ -20,6 +24,8 @@ MODEL_ID = "ds-premium-fraud-detection"
 TEAM = "fraud-detection"
 USERNAME = "demo"
 EXAMPLE = settings.BASE_DIR / "examples" / "fraud_model"
+INPUT_TABLE = "fraud_in_premium_model.input"  # in the default catalog: prod.fraud_in_premium_model.input
+INPUT_ROWS = 100_000
 
 
 def package_fraud_model(dest: Path) -> Path:
@@ -83,7 +89,23 @@ class Command(BaseCommand):
                 env={"FRAUD_THRESHOLD": "0.2"},
                 set_by=user,
             )
-        self.stdout.write(self.style.SUCCESS(f"Demo ready: model {MODEL_ID}, user {USERNAME!r}"))
+        table = self._input_table()
+        self.stdout.write(self.style.SUCCESS(f"Demo ready: model {MODEL_ID}, input table {table}, user {USERNAME!r}"))
+
+    def _input_table(self):
+        """100,000 transactions that fit the model's schema (fixed seed), unless already there."""
+        from examples.fraud_model.data import generate
+
+        catalog, name = tables.resolve(INPUT_TABLE)
+        if not catalog.exists(name):
+            chunks = (
+                generate(20_000, seed=1000 + i, start_id=i * 20_000).drop(columns=["label"])
+                for i in range(INPUT_ROWS // 20_000)
+            )
+            batches = (pa.RecordBatch.from_pandas(chunk, preserve_index=False) for chunk in chunks)
+            first = next(batches)
+            catalog.create(name, first.schema, itertools.chain([first], batches))
+        return name
 
     def _user(self, team: Group):
         password_file = settings.DATA_DIR / "demo_password"
