@@ -125,10 +125,10 @@ def table_preview(text: str, *, limit: int = PREVIEW_ROWS) -> tuple[list[str], l
     except TableNotFoundError as exc:
         raise TableMissing(_sentence(exc)) from None
     columns = head.column_names
-    return columns, [[_json_safe(row[c]) for c in columns] for row in head.to_pylist()]
+    return columns, [[json_safe(row[c]) for c in columns] for row in head.to_pylist()]
 
 
-def _json_safe(value):
+def json_safe(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else str(value)
     if isinstance(value, bytes):

@@ -155,6 +155,9 @@ JOB_TIMEOUT_S = env_int("JOB_TIMEOUT_S", 8 * 3600, minimum=1)
 MAX_ROW_BYTES = env_int("MAX_ROW_BYTES", 100 * 1024 * 1024, minimum=1)
 MAX_BATCH_ATTEMPTS = env_int("MAX_BATCH_ATTEMPTS", 3, minimum=1)
 STAGING_RETENTION_H = env_int("STAGING_RETENTION_H", 24, minimum=0)
+# A running batch holds a lease, renewed every quarter of it; the reaper takes back expired ones.
+BATCH_LEASE_S = env_int("BATCH_LEASE_S", 60, minimum=2)
+REAPER_INTERVAL_S = env_int("REAPER_INTERVAL_S", 15, minimum=1)
 # Model output, tracebacks and logs are stored up to this many bytes, then "[truncated]".
 LOG_CAP_BYTES = env_int("LOG_CAP_BYTES", 1024 * 1024, minimum=1024)
 
@@ -172,6 +175,7 @@ if CELERY_BROKER_URL.startswith("filesystem"):
     for _sub in ("queue", "processed"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "polling_interval": 0.1,  # jobs start in well under a second
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
@@ -189,6 +193,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = PREDICT_TIMEOUT_S + 300
 CELERY_TASK_TIME_LIMIT = PREDICT_TIMEOUT_S + 600
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "reap": {"task": "batchjobs.reap", "schedule": float(REAPER_INTERVAL_S), "options": {"expires": REAPER_INTERVAL_S}},
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- REST API -------------------------------------------------------------------------------

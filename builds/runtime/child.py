@@ -83,7 +83,7 @@ def _predict(message: dict) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlplatform.sdk import check_output
+    from mlplatform.sdk import ContractError, check_output
 
     model, schema = _require_model()
     table = pq.read_table(message["input"])
@@ -94,7 +94,14 @@ def _predict(message: dict) -> dict:
     seconds = time.perf_counter() - started
     predictions, notes = check_output(frame, output, schema, max_row_bytes=message.get("max_row_bytes"))
     result = pa.Table.from_pandas(predictions.reset_index(drop=True), preserve_index=False)
-    pq.write_table(result.append_column(ORDINAL, ordinals), message["output"])
+    types = message.get("types") or {}
+    for name, type_name in types.items():
+        try:
+            column = result.column(name).cast(pa.type_for_alias(type_name))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+            raise ContractError(f"the prediction column {name!r} cannot be stored as {type_name}: {exc}") from None
+        result = result.set_column(result.schema.get_field_index(name), name, column)
+    pq.write_table(result.append_column(ORDINAL, ordinals), message["output"], compression="snappy")
     return {"rows": len(frame), "notes": notes, "predict_seconds": seconds}
 
 

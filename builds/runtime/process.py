@@ -162,12 +162,16 @@ class ModelProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def _read_reply(self, deadline: float) -> bytes | None:
+    def _read_reply(self, deadline: float, on_wait, wait_interval: float) -> bytes | None:
+        next_tick = time.monotonic() + wait_interval
         while b"\n" not in self._pending:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            if now >= deadline:
                 raise TimeoutError
-            ready, _, _ = select.select([self._results], [], [], min(remaining, 1.0))
+            if on_wait is not None and now >= next_tick:
+                on_wait()  # may raise to stop the request (the job was cancelled)
+                next_tick = now + wait_interval
+            ready, _, _ = select.select([self._results], [], [], max(0.0, min(deadline, next_tick) - now))
             if ready:
                 chunk = os.read(self._results, 1 << 16)
                 if not chunk:
@@ -182,13 +186,17 @@ class ModelProcess:
         except queue.Empty:
             return ""
 
-    def call(self, message: dict, *, timeout: float) -> Reply:
-        """Send one request; raise ModelProcessError on a model error, a timeout or a death."""
+    def call(self, message: dict, *, timeout: float, on_wait=None, wait_interval: float = 15.0) -> Reply:
+        """Send one request; raise ModelProcessError on a model error, a timeout or a death.
+
+        ``on_wait`` is called every ``wait_interval`` seconds while the model works (a heartbeat);
+        if it raises, the model process is killed and the exception goes on to the caller.
+        """
         if not self.alive:
             raise ModelProcessError(describe_exit(self.proc.returncode if self.proc else None))
         try:
             self._commands.write(json.dumps(message).encode() + b"\n")
-            line = self._read_reply(time.monotonic() + timeout)
+            line = self._read_reply(time.monotonic() + timeout, on_wait, wait_interval)
         except TimeoutError:
             self.kill()
             raise ModelProcessError(
@@ -196,6 +204,9 @@ class ModelProcess:
             ) from None
         except BrokenPipeError:
             line = None
+        except BaseException:
+            self.kill()
+            raise
         if line is None:
             returncode = self.proc.wait(timeout=30)
             raise ModelProcessError(describe_exit(returncode), log=self._take_log(5))

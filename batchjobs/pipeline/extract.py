@@ -1,0 +1,100 @@
+"""Extract: the input table into Parquet shards in staging, one per batch, each row with its ordinal.
+
+Batches are sent to workers as soon as their shard is written, so prediction overlaps extraction.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pyarrow as pa
+from django.db import transaction
+from django.utils import timezone
+
+from batchjobs import tables
+from batchjobs.choices import JobPhase, JobStatus
+from batchjobs.models import Batch, BatchJob
+from batchjobs.pipeline import lifecycle, staging
+
+logger = logging.getLogger(__name__)
+
+TARGET_BATCH_BYTES = 48 * 1024 * 1024  # in Arrow memory; the model's DataFrame is a few times that
+MIN_BATCH_ROWS = 1_000
+MAX_BATCH_ROWS = 250_000
+BATCHES_PER_PROCESS = 3  # enough that one slow batch does not leave a process idle at the end
+
+
+def choose_batch_rows(*, rows: int, bytes_per_row: float, parallelism: int) -> int:
+    """The platform picks the batch size from the row count and the bytes per row; users never do."""
+    by_bytes = TARGET_BATCH_BYTES / max(bytes_per_row, 1.0)
+    by_parallelism = math.ceil(rows / max(parallelism * BATCHES_PER_PROCESS, 1))
+    size = min(by_bytes, by_parallelism, MAX_BATCH_ROWS)
+    return int(max(size, min(MIN_BATCH_ROWS, rows), 1))
+
+
+def job_extract(job_id) -> bool:
+    """Write the shards and create the batches. A redelivered task finds the step claimed."""
+    claimed = (
+        BatchJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, phase=JobPhase.EXTRACTING)
+        .filter(lease_expires_at__isnull=True)
+        .update(lease_expires_at=lifecycle.lease())
+    ) or (
+        BatchJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, phase=JobPhase.EXTRACTING)
+        .filter(lease_expires_at__lt=timezone.now())  # the worker that had it died: start over
+        .update(lease_expires_at=lifecycle.lease())
+    )
+    if not claimed:
+        return False
+    job = BatchJob.objects.select_related("batch_config__instance_type").get(pk=job_id)
+    Batch.objects.filter(job=job).delete()
+    staging.remove_job(job.pk)
+    try:
+        rows = _extract(job)
+    except Exception as exc:  # the input changed or vanished since the checks, or staging failed
+        logger.exception("extracting job %s failed", job_id)
+        lifecycle.finish(
+            job_id,
+            JobStatus.FAILED,
+            message=f"Extracting the input table {job.input_table} failed: {type(exc).__name__}: {exc}",
+        )
+        return True
+    if rows is None:  # cancelled meanwhile
+        lifecycle.finish_cancelled_if_idle(job_id)
+        return True
+    lifecycle.after_batch(job_id)  # covers every batch having finished before extraction did
+    return True
+
+
+def _extract(job: BatchJob) -> int | None:
+    catalog, name = tables.resolve(job.input_table, field="input_table")
+    total = catalog.row_count(name)
+    sample = catalog.head(name, n=1000)
+    bytes_per_row = sample.nbytes / max(sample.num_rows, 1)
+    batch_rows = choose_batch_rows(rows=total, bytes_per_row=bytes_per_row, parallelism=job.parallelism)
+    index = ordinal = 0
+    batches = catalog.read_batches(name, batch_size=batch_rows)
+    try:
+        for batch in batches:
+            if not lifecycle.job_is_live(job.pk):
+                return None
+            table = pa.Table.from_batches([batch]).append_column(
+                staging.ORDINAL, pa.array(range(ordinal, ordinal + batch.num_rows), type=pa.int64())
+            )
+            staging.write(staging.input_path(job.pk, index), table)
+            with transaction.atomic():
+                Batch.objects.create(job=job, index=index, rows=batch.num_rows)
+                BatchJob.objects.filter(pk=job.pk).update(lease_expires_at=lifecycle.lease())
+            lifecycle.feed(job.pk)
+            index += 1
+            ordinal += batch.num_rows
+    finally:
+        batches.close()
+    BatchJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+        phase=JobPhase.PREDICTING,
+        input_rows=ordinal,
+        batches_total=index,
+        extracted_at=timezone.now(),
+        lease_expires_at=None,
+    )
+    return ordinal

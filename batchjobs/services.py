@@ -1,0 +1,299 @@
+"""Writes for batch jobs: trigger (after every pre-flight check), cancel, retry; and the
+"Try on 100 rows" run. The PREDICT tab, the REST API and `manage.py batch_predict` call these."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from batchjobs import dispatch, tables
+from batchjobs.choices import JOB_ACTIVE, BatchStatus, JobPhase, JobStatus
+from batchjobs.models import Batch, BatchJob
+from batchjobs.pipeline import lifecycle, predict, staging
+from builds import selectors as build_selectors
+from builds.choices import BuildStatus, Processes
+from builds.models import BatchConfig, MLModel
+from builds.runtime import artifacts
+from builds.runtime.process import ModelProcess, ModelProcessError
+from mlplatform.warehouse import WarehouseError
+
+OUTPUT_TAKEN = "An unfinished batch job already writes to the output table {name}; choose another name."
+
+
+@dataclass
+class Preflight:
+    """What the checks found: errors by field, and what a job needs when there are none."""
+
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    config: BatchConfig | None = None
+    input_table: str = ""
+    output_table: str = ""
+    input_rows: int | None = None
+
+    def add(self, key: str, message: str) -> None:
+        self.errors.setdefault(key, []).append(message)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def job_preflight(*, model: MLModel, input_table: str, output_table: str) -> Preflight:
+    """Every pre-flight check at once, each failure a sentence naming the table, column or limit."""
+    result = Preflight()
+    config = build_selectors.active_batch_config(model=model)
+    if config is None:
+        result.add("model_id", f"The model {model.model_id} has no active batch config: set one on a build first.")
+    elif config.build.status != BuildStatus.SUCCEEDED:
+        result.add("model_id", f"The active batch config uses build {config.build.number}, which has not succeeded.")
+    result.config = config
+    input_ref = output_ref = None
+    for key, text in (("input_table", input_table), ("output_table", output_table)):
+        if not str(text or "").strip():
+            result.add(key, "Give a table name (catalog.schema.table).")
+            continue
+        try:
+            ref = tables.resolve(text, field=key)
+        except ValidationError as exc:
+            result.errors.setdefault(key, []).extend(exc.message_dict[key])
+            continue
+        if key == "input_table":
+            input_ref = ref
+        else:
+            output_ref = ref
+    if input_ref:
+        result.input_table = str(input_ref[1])
+        _check_input(result, input_ref, config)
+    if output_ref:
+        result.output_table = str(output_ref[1])
+        _check_output(result, output_ref)
+    if input_ref and output_ref and result.input_table == result.output_table:
+        result.add("output_table", "The output table must differ from the input table.")
+    return result
+
+
+def _check_input(result: Preflight, ref, config: BatchConfig | None) -> None:
+    catalog, name = ref
+    try:
+        if not catalog.exists(name):
+            result.add("input_table", f"The input table {name} does not exist.")
+            return
+        columns = [c.name for c in catalog.columns(name)]
+        rows = catalog.row_count(name)
+    except WarehouseError as exc:
+        result.add("input_table", f"The input table {name} cannot be read: {exc}")
+        return
+    result.input_rows = rows
+    if staging.ORDINAL in columns:
+        result.add(
+            "input_table",
+            f"The input table {name} has a column named {staging.ORDINAL}, which the platform uses itself; rename it.",
+        )
+    if rows > settings.MAX_INPUT_ROWS:
+        result.add(
+            "input_table",
+            f"The input table {name} has {rows:,} rows; the limit (MAX_INPUT_ROWS) is {settings.MAX_INPUT_ROWS:,}.",
+        )
+    if config is None or not config.build.schema:
+        return
+    features = [f["name"] for f in config.build.schema["features"]]
+    predictions = [p["name"] for p in config.build.schema["predictions"]]
+    missing = [f for f in features if f not in columns]
+    if missing:
+        result.add(
+            "input_table",
+            f"The input table {name} lacks the feature column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} that build {config.build.number} needs.",
+        )
+    clashing = [p for p in predictions if p in columns]
+    if clashing:
+        result.add(
+            "input_table",
+            f"The input table {name} already has a column named like a prediction: "
+            f"{', '.join(clashing)}; rename or drop it.",
+        )
+
+
+def _check_output(result: Preflight, ref) -> None:
+    catalog, name = ref
+    try:
+        if catalog.exists(name):
+            result.add("output_table", f"The output table {name} already exists; choose a new name.")
+    except WarehouseError as exc:
+        result.add("output_table", f"The output table's catalog cannot be read: {exc}")
+    if BatchJob.objects.filter(output_table=str(name), status__in=JOB_ACTIVE).exists():
+        result.add("output_table", OUTPUT_TAKEN.format(name=name))
+
+
+def parallelism_for(config: BatchConfig) -> int:
+    """ONE: one model process per instance; ALL: one per vCPU of the instance type."""
+    return 1 if config.processes == Processes.ONE else max(1, config.instance_type.vcpus)
+
+
+def job_trigger(*, model: MLModel, input_table: str, output_table: str, requested_by: AbstractBaseUser) -> BatchJob:
+    """Check everything, save the job queued, and ask for it to be admitted. Nothing heavy here."""
+    check = job_preflight(model=model, input_table=input_table, output_table=output_table)
+    if not check.ok:
+        raise ValidationError(check.errors)
+    config = check.config
+    try:
+        with transaction.atomic():
+            job = BatchJob.objects.create(
+                model=model,
+                build=config.build,
+                batch_config=config,
+                input_table=check.input_table,
+                output_table=check.output_table,
+                input_rows=check.input_rows,
+                parallelism=parallelism_for(config),
+                requested_by=requested_by,
+            )
+            dispatch.send_admit()
+    except IntegrityError:  # the database reserved the output table for a concurrent trigger
+        raise ValidationError({"output_table": [OUTPUT_TAKEN.format(name=check.output_table)]}) from None
+    return job
+
+
+def job_cancel(*, job: BatchJob) -> BatchJob:
+    """Cancel a queued job at once; a running one stops its batches (model processes are killed)."""
+    now = timezone.now()
+    if BatchJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.CANCELLED, phase=JobPhase.DONE, finished_at=now, message="Cancelled before it started."
+    ):
+        staging.remove_job(job.pk)
+    elif BatchJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+        status=JobStatus.CANCELLING, cancel_requested=True, message="Cancelling: stopping the running batches."
+    ):
+        Batch.objects.filter(job=job, status__in=[BatchStatus.PENDING, BatchStatus.QUEUED]).update(
+            status=BatchStatus.CANCELLED
+        )
+        lifecycle.finish_cancelled_if_idle(job.pk)
+    else:
+        job.refresh_from_db()
+        if job.status not in (JobStatus.CANCELLING, JobStatus.CANCELLED):
+            raise ValidationError(
+                {"status": [f"The job is {job.status}; only a queued or running job can be cancelled."]}
+            )
+    job.refresh_from_db()
+    return job
+
+
+def job_retry(*, job: BatchJob, requested_by: AbstractBaseUser) -> BatchJob:
+    """Run only the failed batches of a failed job again (its shards are kept), then commit."""
+    if job.status != JobStatus.FAILED:
+        raise ValidationError({"status": [f"The job is {job.status}; only a failed job can be retried."]})
+    failed = list(
+        job.batches.filter(status__in=[BatchStatus.FAILED, BatchStatus.CANCELLED]).values_list("index", flat=True)
+    )
+    if job.extracted_at is None or not failed or job.staging_removed:
+        raise ValidationError(
+            {
+                "status": [
+                    "This job cannot be retried: it has no kept batches to run again "
+                    f"(shards are kept {settings.STAGING_RETENTION_H} h). Trigger it again."
+                ]
+            }
+        )
+    check = job_preflight(model=job.model, input_table=job.input_table, output_table=job.output_table)
+    output_errors = check.errors.get("output_table", [])
+    if output_errors:
+        raise ValidationError({"output_table": output_errors})
+    try:
+        with transaction.atomic():
+            updated = BatchJob.objects.filter(pk=job.pk, status=JobStatus.FAILED).update(
+                status=JobStatus.QUEUED,
+                phase=JobPhase.WAITING,
+                message="",
+                error_detail="",
+                finished_at=None,
+                started_at=None,
+                predicted_at=None,
+            )
+            if not updated:
+                raise ValidationError({"status": ["The job changed meanwhile; reload and try again."]})
+            job.batches.filter(index__in=failed).update(
+                status=BatchStatus.PENDING, error="", traceback="", attempts=0, lease_expires_at=None
+            )
+            staging.remove_outputs(job.pk, failed)
+            dispatch.send_admit()
+    except IntegrityError:
+        raise ValidationError({"output_table": [OUTPUT_TAKEN.format(name=job.output_table)]}) from None
+    job.refresh_from_db()
+    return job
+
+
+@dataclass
+class TrialResult:
+    columns: list[str]
+    rows: list[list]
+    input_rows: int
+    ms_per_row: float
+    peak_memory_mib: float
+    log: str
+    notes: list[str]
+
+
+TRIAL_ROWS = 100
+
+
+def job_try(*, model: MLModel, input_table: str) -> TrialResult:
+    """ "Try on 100 rows": the active build, in a model process, on the first rows of the input."""
+    check = job_preflight(model=model, input_table=input_table, output_table="")
+    errors = {k: v for k, v in check.errors.items() if k in ("model_id", "input_table")}
+    if errors:
+        raise ValidationError(errors)
+    config = check.config
+    catalog, name = tables.resolve(input_table, field="input_table")
+    head = catalog.head(name, n=TRIAL_ROWS)
+    head = head.append_column(staging.ORDINAL, pa.array(range(head.num_rows), type=pa.int64()))
+    workdir = settings.DATA_DIR / "work" / f"try-{uuid.uuid4().hex}"
+    workdir.mkdir(parents=True)
+    build = config.build
+    try:
+        pq.write_table(head, workdir / "input.parquet")
+        local = artifacts.materialize(build_id=str(build.id), kind=build.artifact_kind, relative=build.artifact_path)
+        job = BatchJob(build=build, batch_config=config, parallelism=parallelism_for(config))
+        with ModelProcess(
+            env=config.env, workdir=workdir, memory_mb=predict.memory_limit_mb(job), log_cap=64 * 1024
+        ) as process:
+            load = process.call(
+                {"op": "load", "kind": build.artifact_kind, "path": str(local.path), "entrypoint": build.entrypoint},
+                timeout=120,
+            )
+            reply = process.call(
+                {
+                    "op": "predict",
+                    "input": str(workdir / "input.parquet"),
+                    "output": str(workdir / "output.parquet"),
+                    "max_row_bytes": settings.MAX_ROW_BYTES,
+                    "types": predict.prediction_types(job),
+                },
+                timeout=120,
+            )
+        output = pq.read_table(workdir / "output.parquet").drop_columns([staging.ORDINAL])
+        joined = head.drop_columns([staging.ORDINAL])
+        for column in output.column_names:
+            joined = joined.append_column(column, output.column(column))
+    except ModelProcessError as exc:
+        raise ValidationError({"input_table": [f"The model failed on the first {head.num_rows} rows: {exc}"]}) from None
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    rows = joined.num_rows
+    return TrialResult(
+        columns=joined.column_names,
+        rows=[[tables.json_safe(v) for v in row.values()] for row in joined.to_pylist()],
+        input_rows=rows,
+        ms_per_row=(reply.result["predict_seconds"] * 1000 / rows) if rows else 0.0,
+        peak_memory_mib=reply.result["peak_rss_kib"] / 1024,
+        log=(load.log + reply.log)[: 64 * 1024],
+        notes=reply.result.get("notes", []),
+    )

@@ -1,0 +1,30 @@
+"""Celery tasks: ids in, a plain function called, nothing else. Redelivery is harmless: each
+function claims its work with a conditional UPDATE first."""
+
+from batchjobs.pipeline import commit, extract, lifecycle, predict, reaper
+from mlplatform.celery import app
+
+
+@app.task(name="batchjobs.admit_jobs")
+def admit_jobs() -> None:
+    lifecycle.jobs_admit()
+
+
+@app.task(name="batchjobs.extract_job")
+def extract_job(job_id: str) -> None:
+    extract.job_extract(job_id)
+
+
+@app.task(name="batchjobs.predict_batch")
+def predict_batch(batch_id: int) -> None:
+    predict.batch_predict(batch_id)
+
+
+@app.task(name="batchjobs.commit_job")
+def commit_job(job_id: str) -> None:
+    commit.job_commit(job_id)
+
+
+@app.task(name="batchjobs.reap")
+def reap() -> None:
+    reaper.reap()
