@@ -25,14 +25,16 @@ run: install
 	@$(PY) manage.py load_demo
 	@mkdir -p var/log
 	@trap 'trap "" INT TERM; kill -TERM $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
-	$(VENV)/bin/celery -A mlplatform worker -B -l info > var/log/worker.log 2>&1 & \
+	$(VENV)/bin/celery -A mlplatform worker -B -n control@%h -Q celery -c 2 -l info > var/log/worker.log 2>&1 & \
+	$(VENV)/bin/celery -A mlplatform worker -n predict@%h -Q $$($(PY) manage.py worker_queues --predict-only) \
+		-l info > var/log/predict-worker.log 2>&1 & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload --skip-checks & web=$$!; \
 	for _ in $$(seq 150); do kill -0 $$web 2>/dev/null || exit 1; \
 		(exec 3<>/dev/tcp/$(HOST)/$(PORT)) 2>/dev/null && break; sleep 0.2; done; \
 	echo ""; \
 	echo "  ML Platform — Batch Prediction: http://$(HOST):$(PORT)/"; \
 	echo "  Log in as 'demo' with password: $$(cat var/demo_password)"; \
-	echo "  A Celery worker and beat run beside it (log: var/log/worker.log). Ctrl-C stops all of them."; \
+	echo "  Celery workers and beat run beside it (logs: var/log/). Ctrl-C stops all of them."; \
 	echo ""; \
 	wait
 
@@ -49,7 +51,7 @@ format: install
 	$(VENV)/bin/ruff format .
 
 worker: install
-	$(VENV)/bin/celery -A mlplatform worker -l info
+	$(VENV)/bin/celery -A mlplatform worker -l info -Q $$($(PY) manage.py worker_queues)
 
 clean:
 	rm -rf $(VENV) var

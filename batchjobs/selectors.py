@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 
-from batchjobs.choices import JobStatus
-from batchjobs.models import Batch, BatchJob, JobEvent
+from batchjobs.choices import BatchStatus, JobStatus
+from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
 
 
 def _visible(queryset: QuerySet, user: AbstractBaseUser, path: str = "model__team__in") -> QuerySet:
@@ -16,7 +16,11 @@ def _visible(queryset: QuerySet, user: AbstractBaseUser, path: str = "model__tea
 
 
 def job_list(*, user: AbstractBaseUser, model_id: str = "", status: str = "") -> QuerySet[BatchJob]:
-    jobs = BatchJob.objects.select_related("model", "build", "batch_config", "requested_by")
+    jobs = BatchJob.objects.select_related("model", "build", "batch_config", "requested_by").annotate(
+        batches_succeeded=Count("batches", filter=Q(batches__status=BatchStatus.SUCCEEDED)),
+        batches_failed=Count("batches", filter=Q(batches__status=BatchStatus.FAILED)),
+        rows_done=Sum("batches__rows", filter=Q(batches__status=BatchStatus.SUCCEEDED)),
+    )
     jobs = _visible(jobs, user)
     if model_id:
         jobs = jobs.filter(model__model_id=model_id)
@@ -39,10 +43,16 @@ def batch_list(*, job: BatchJob) -> QuerySet[Batch]:
 
 
 def batch_counts(job: BatchJob) -> dict[str, int]:
-    counts = {status: 0 for status in ("pending", "queued", "running", "succeeded", "failed", "cancelled")}
-    for status in job.batches.values_list("status", flat=True):
-        counts[status] += 1
+    counts = dict.fromkeys(BatchStatus.values, 0)
+    counts.update(job.batches.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     return counts
+
+
+def attempt_list(*, job: BatchJob, index: int | None = None) -> QuerySet[BatchAttempt]:
+    attempts = BatchAttempt.objects.filter(batch__job=job).select_related("batch")
+    if index is not None:
+        attempts = attempts.filter(batch__index=index)
+    return attempts.order_by("batch__index", "-number")
 
 
 def event_list(*, user: AbstractBaseUser, evid: int | None = None, model_id: str = "", job_id: str = "") -> QuerySet:

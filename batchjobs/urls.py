@@ -1,11 +1,17 @@
 from django.urls import path
 
-from batchjobs import views
+from batchjobs import job_views, views
 
 app_name = "batchjobs"
 
 urlpatterns = [
-    path("batch/", views.coming, {"section": "Batch Jobs"}, name="board"),
+    path("batch/", job_views.job_board, name="board"),
+    path("batch/suggest-output/", job_views.suggest, name="suggest-output"),
+    path("batch/<uuid:job_id>/", job_views.job_detail, name="job-detail"),
+    path("batch/<uuid:job_id>/cancel/", job_views.job_cancel, name="job-cancel"),
+    path("batch/<uuid:job_id>/retry/", job_views.job_retry, name="job-retry"),
+    path("models/<slug:model_id>/predict/", job_views.model_predict, name="model-predict"),
+    path("models/<slug:model_id>/jobs/", job_views.model_jobs, name="model-jobs"),
     path("tables/", views.table_list, name="tables"),
     path("tables/upload/", views.table_upload, name="table-upload"),
     path("tables/check-name/", views.table_check_name, name="table-check-name"),

@@ -14,11 +14,6 @@ from batchjobs.forms import TableDropForm, TableUploadForm
 from mlplatform.warehouse import CatalogNotFoundError, WarehouseError
 
 
-def coming(request: HttpRequest, section: str) -> HttpResponse:
-    """Sections whose issues have not landed yet say so instead of 404ing."""
-    return render(request, "batchjobs/coming.html", {"section": section})
-
-
 def _add_errors(form, exc: ValidationError) -> None:
     for field, errors in exc.message_dict.items():
         form.add_error(field if field in form.fields else None, errors)

@@ -9,8 +9,6 @@ urlpatterns = [
     path("models/new/", views.model_create, name="model-create"),
     path("models/<slug:model_id>/", views.model_overview, name="model-overview"),
     path("models/<slug:model_id>/builds/", views.model_builds, name="model-builds"),
-    path("models/<slug:model_id>/predict/", views.model_coming, {"tab": "predict"}, name="model-predict"),
-    path("models/<slug:model_id>/jobs/", views.model_coming, {"tab": "jobs"}, name="model-jobs"),
     path("builds/<uuid:build_id>/", views.build_detail, name="build-detail"),
     path("builds/<uuid:build_id>/batch-config/", views.batch_config_edit, name="batch-config"),
 ]

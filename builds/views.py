@@ -85,10 +85,6 @@ def model_builds(request: HttpRequest, model_id: str) -> HttpResponse:
     return render(request, "builds/model_builds.html", context, status=400 if form.errors else 200)
 
 
-def model_coming(request: HttpRequest, model_id: str, tab: str) -> HttpResponse:
-    return render(request, "builds/model_coming.html", _model_context(request, model_id, tab))
-
-
 def build_detail(request: HttpRequest, build_id) -> HttpResponse:
     build = selectors.build_get(user=request.user, build_id=build_id)
     context = {

@@ -207,8 +207,3 @@ def test_the_build_page_shows_schema_and_log(web, ml_model):
     html = web.get(reverse("builds:build-detail", args=[build.id])).content.decode()
     assert "amount" in html and "country" in html and "score" in html
     assert "Build succeeded" in html
-
-
-def test_coming_sections_say_so(web, ml_model):
-    html = web.get(reverse("builds:model-predict", args=[ml_model.model_id])).content.decode()
-    assert "Predict is coming" in html

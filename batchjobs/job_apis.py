@@ -1,0 +1,263 @@
+"""REST API v1 for batch jobs and events. Thin: parse, call a service or selector, serialise."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from batchjobs import selectors, services
+from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
+from batchjobs.pipeline.lifecycle import queue_positions
+from builds import selectors as build_selectors
+
+
+class BatchJobSerializer(serializers.ModelSerializer):
+    job_id = serializers.UUIDField(source="id", read_only=True)
+    model_id = serializers.CharField(source="model.model_id")
+    build_id = serializers.UUIDField()
+    build_number = serializers.IntegerField(source="build.number")
+    deployment_name = serializers.CharField(source="batch_config.deployment_name")
+    batches_succeeded = serializers.IntegerField(default=0)
+    batches_failed = serializers.IntegerField(default=0)
+    requested_by = serializers.CharField(source="requested_by.username", default=None)
+    queue_position = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+    logs_url = serializers.SerializerMethodField()
+    cloudwatch_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BatchJob
+        fields = [
+            "job_id",
+            "model_id",
+            "build_id",
+            "build_number",
+            "deployment_name",
+            "status",
+            "phase",
+            "message",
+            "error_detail",
+            "input_table",
+            "output_table",
+            "input_rows",
+            "output_rows",
+            "batches_total",
+            "batches_succeeded",
+            "batches_failed",
+            "parallelism",
+            "queue_position",
+            "requested_by",
+            "created_at",
+            "started_at",
+            "extracted_at",
+            "predicted_at",
+            "finished_at",
+            "url",
+            "logs_url",
+            "cloudwatch_url",
+        ]
+
+    def get_queue_position(self, job: BatchJob) -> int | None:
+        return self.context.get("positions", {}).get(job.pk)
+
+    def get_url(self, job: BatchJob) -> str:
+        return self._absolute(reverse("batchjobs:job-detail", args=[job.pk]))
+
+    def get_logs_url(self, job: BatchJob) -> str:
+        return self._absolute(reverse("api:batch-job-logs", args=[job.pk]))
+
+    def get_cloudwatch_url(self, job: BatchJob) -> str | None:
+        return None  # set when CLOUDWATCH_LOG_GROUP is configured (job logs shipping)
+
+    def _absolute(self, path: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+def _job_response(request: Request, job: BatchJob, code: int = status.HTTP_200_OK) -> Response:
+    job = selectors.job_get(user=request.user, job_id=job.pk)
+    context = {"request": request, "positions": queue_positions([job.pk])}
+    return Response(BatchJobSerializer(job, context=context).data, status=code)
+
+
+class TriggerSerializer(serializers.Serializer):
+    model_id = serializers.CharField(max_length=63)
+    input_table = serializers.CharField(max_length=200, allow_blank=True)
+    output_table = serializers.CharField(max_length=200, allow_blank=True)
+
+
+class BatchJobListApi(GenericAPIView):
+    serializer_class = BatchJobSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("model_id", str), OpenApiParameter("status", str)])
+    def get(self, request: Request) -> Response:
+        jobs = selectors.job_list(
+            user=request.user,
+            model_id=request.query_params.get("model_id", ""),
+            status=request.query_params.get("status", ""),
+        )
+        page = self.paginate_queryset(jobs)
+        context = {"request": request, "positions": queue_positions([j.pk for j in page])}
+        return self.get_paginated_response(BatchJobSerializer(page, many=True, context=context).data)
+
+    @extend_schema(request=TriggerSerializer, responses={201: BatchJobSerializer})
+    def post(self, request: Request) -> Response:
+        data = TriggerSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = build_selectors.model_get(user=request.user, model_id=data.validated_data["model_id"])
+        job = services.job_trigger(
+            model=model,
+            input_table=data.validated_data["input_table"],
+            output_table=data.validated_data["output_table"],
+            requested_by=request.user,
+        )
+        return _job_response(request, job, status.HTTP_201_CREATED)
+
+
+class BatchJobCheckApi(GenericAPIView):
+    """The pre-flight checks alone: 200 when a trigger would be accepted, else 400 with every error."""
+
+    serializer_class = TriggerSerializer
+
+    @extend_schema(request=TriggerSerializer)
+    def post(self, request: Request) -> Response:
+        data = TriggerSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = build_selectors.model_get(user=request.user, model_id=data.validated_data["model_id"])
+        check = services.job_preflight(
+            model=model,
+            input_table=data.validated_data["input_table"],
+            output_table=data.validated_data["output_table"],
+        )
+        if not check.ok:
+            return Response({"errors": check.errors}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            {
+                "ok": True,
+                "input_table": check.input_table,
+                "output_table": check.output_table,
+                "input_rows": check.input_rows,
+            }
+        )
+
+
+class BatchJobDetailApi(GenericAPIView):
+    serializer_class = BatchJobSerializer
+
+    def get(self, request: Request, job_id) -> Response:
+        return _job_response(request, selectors.job_get(user=request.user, job_id=job_id))
+
+
+class BatchJobCancelApi(GenericAPIView):
+    serializer_class = BatchJobSerializer
+
+    def post(self, request: Request, job_id) -> Response:
+        job = selectors.job_get(user=request.user, job_id=job_id)
+        try:
+            job = services.job_cancel(job=job)
+        except ValidationError as exc:
+            return Response({"errors": exc.message_dict}, status=status.HTTP_409_CONFLICT)
+        return _job_response(request, job)
+
+
+class BatchJobRetryApi(GenericAPIView):
+    serializer_class = BatchJobSerializer
+
+    def post(self, request: Request, job_id) -> Response:
+        job = selectors.job_get(user=request.user, job_id=job_id)
+        try:
+            job = services.job_retry(job=job, requested_by=request.user)
+        except ValidationError as exc:
+            return Response({"errors": exc.message_dict}, status=status.HTTP_409_CONFLICT)
+        return _job_response(request, job)
+
+
+class BatchSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Batch
+        fields = [
+            "index",
+            "rows",
+            "status",
+            "attempts",
+            "worker",
+            "error",
+            "predict_seconds",
+            "peak_rss_mib",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class BatchListApi(GenericAPIView):
+    serializer_class = BatchSerializer
+
+    def get(self, request: Request, job_id) -> Response:
+        job = selectors.job_get(user=request.user, job_id=job_id)
+        page = self.paginate_queryset(selectors.batch_list(job=job))
+        return self.get_paginated_response(BatchSerializer(page, many=True).data)
+
+
+class AttemptSerializer(serializers.ModelSerializer):
+    batch = serializers.IntegerField(source="batch.index")
+    attempt = serializers.IntegerField(source="number")
+
+    class Meta:
+        model = BatchAttempt
+        fields = ["batch", "attempt", "status", "worker", "error", "log", "started_at", "finished_at"]
+
+
+class BatchJobLogsApi(GenericAPIView):
+    serializer_class = AttemptSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("batch", int)])
+    def get(self, request: Request, job_id) -> Response:
+        job = selectors.job_get(user=request.user, job_id=job_id)
+        index = request.query_params.get("batch")
+        if index is not None and not index.isdigit():
+            raise ValidationError({"batch": ["batch must be a batch index (a whole number)."]})
+        page = self.paginate_queryset(selectors.attempt_list(job=job, index=int(index) if index else None))
+        return self.get_paginated_response(AttemptSerializer(page, many=True).data)
+
+
+class EventSerializer(serializers.ModelSerializer):
+    job_id = serializers.UUIDField()
+
+    class Meta:
+        model = JobEvent
+        fields = [
+            "evid",
+            "job_id",
+            "model_id",
+            "build_id",
+            "endpoint_name",
+            "job_start_time",
+            "job_type",
+            "error",
+            "date_created",
+        ]
+
+
+class EventListApi(GenericAPIView):
+    serializer_class = EventSerializer
+
+    @extend_schema(
+        parameters=[OpenApiParameter("evid", int), OpenApiParameter("model_id", str), OpenApiParameter("job_id", str)]
+    )
+    def get(self, request: Request) -> Response:
+        evid = request.query_params.get("evid", "")
+        if evid and evid not in {"400", "401", "402"}:
+            raise ValidationError({"evid": ["evid must be 400 (success), 401 (failure) or 402 (start)."]})
+        events = selectors.event_list(
+            user=request.user,
+            evid=int(evid) if evid else None,
+            model_id=request.query_params.get("model_id", ""),
+            job_id=request.query_params.get("job_id", ""),
+        )
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(EventSerializer(page, many=True).data)
