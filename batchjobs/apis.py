@@ -77,7 +77,10 @@ class TableListApi(GenericAPIView):
         upload = data.validated_data["file"]
         try:
             result = tables.table_upload(
-                name=data.validated_data["name"], source=tables.upload_source(upload), filename=upload.name
+                name=data.validated_data["name"],
+                source=tables.upload_source(upload),
+                filename=upload.name,
+                created_by=request.user,
             )
         except tables.TableConflict as exc:
             return _error(status.HTTP_409_CONFLICT, "name", str(exc))
@@ -97,7 +100,7 @@ class TableDetailApi(GenericAPIView):
 
     def delete(self, request: Request, name: str) -> Response:
         try:
-            tables.table_drop(name=name, confirmation=name)
+            tables.table_drop(name=name, confirmation=name, user=request.user)
         except tables.TableMissing as exc:
             return _error(status.HTTP_404_NOT_FOUND, "name", str(exc))
         return Response(status=status.HTTP_204_NO_CONTENT)

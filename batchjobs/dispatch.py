@@ -14,7 +14,8 @@ CONTROL_QUEUE = "celery"
 
 
 def _send(name: str, args: list, queue: str = CONTROL_QUEUE) -> None:
-    transaction.on_commit(lambda: app.send_task(name, args=args, queue=queue))
+    # robust: a broker hiccup is logged, not raised; the reaper sends lost work again.
+    transaction.on_commit(lambda: app.send_task(name, args=args, queue=queue), robust=True)
 
 
 def send_admit() -> None:

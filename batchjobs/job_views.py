@@ -17,6 +17,7 @@ from batchjobs.choices import JOB_ACTIVE, JobStatus
 from batchjobs.forms import PredictForm
 from batchjobs.pipeline.lifecycle import queue_positions
 from builds import selectors as build_selectors
+from mlplatform.forms import add_service_errors
 
 
 def suggest_output_table(input_table: str) -> str:
@@ -50,8 +51,7 @@ def model_predict(request: HttpRequest, model_id: str) -> HttpResponse:
             try:
                 if action == "check":
                     context["check"] = services.job_preflight(model=model, **data)
-                    for field, errors in context["check"].errors.items():
-                        form.add_error(field if field in form.fields else None, errors)
+                    add_service_errors(form, ValidationError(context["check"].errors))
                 elif action == "try":
                     context["trial"] = services.job_try(model=model, input_table=data["input_table"])
                 else:
@@ -60,8 +60,7 @@ def model_predict(request: HttpRequest, model_id: str) -> HttpResponse:
                     target = job_url(job)
                     return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
             except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
+                add_service_errors(form, exc)
     else:
         input_table = request.GET.get("input_table", "")
         form = PredictForm(

@@ -18,8 +18,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
+from batchjobs.models import TableRecord
 from mlplatform.warehouse import (
     Catalog,
     Catalogs,
@@ -129,6 +130,11 @@ def table_preview(text: str, *, limit: int = PREVIEW_ROWS) -> tuple[list[str], l
 
 
 def json_safe(value):
+    """A value from Arrow as something JSON can carry (nested lists and structs too)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else str(value)
     if isinstance(value, bytes):
@@ -152,10 +158,15 @@ class TableConflict(Exception):
 def _column_name(header: str) -> str:
     """A CSV header as a column name: lowercase, other characters as underscores."""
     name = re.sub(r"[^a-z0-9_]+", "_", str(header).strip().lower()).strip("_") or "column"
-    return f"_{name}" if name[0].isdigit() else name[:63]
+    return (f"_{name}" if name[0].isdigit() else name)[:63]
 
 
 def _normalized(schema: pa.Schema) -> tuple[pa.Schema, dict[str, str]]:
+    """Column names a table can have, and types it can store (an all-empty column is text)."""
+    undecodable = [f.name for f in schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+    if undecodable:
+        raise ValidationError({"file": [f"The column {undecodable[0]!r} is not UTF-8 text; save the file as UTF-8."]})
+    schema = pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in schema])
     renamed = {f.name: _column_name(f.name) for f in schema}
     names = list(renamed.values())
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -190,7 +201,7 @@ class UploadResult:
     renamed: dict[str, str]
 
 
-def table_upload(*, name: str, source: Path | IO[bytes], filename: str) -> UploadResult:
+def table_upload(*, name: str, source: Path | IO[bytes], filename: str, created_by=None) -> UploadResult:
     """Create a table from an uploaded CSV or Parquet file; nothing is left behind on failure.
 
     ``source`` is a path (large uploads, which Django streamed to a temporary file) or a file.
@@ -204,14 +215,31 @@ def table_upload(*, name: str, source: Path | IO[bytes], filename: str) -> Uploa
     try:
         schema, batches = _batches(source, fmt)
         target, renamed = _normalized(schema)
-        rows = catalog.create(table, target, (b.rename_columns(target.names) for b in batches))
+        rows = catalog.create(table, target, (b.rename_columns(target.names).cast(target) for b in batches))
     except TableExistsError:
         raise TableConflict(f"The table {table} already exists; drop it first or choose another name.") from None
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError) as exc:
         raise ValidationError({"file": [f"The {fmt} file could not be read: {_arrow_message(exc)}"]}) from None
     except WarehouseError as exc:
         raise ValidationError({"file": [_sentence(exc)]}) from None
+    table_record(name=str(table), created_by=created_by)
     return UploadResult(name=table, rows=rows, renamed=renamed)
+
+
+def table_record(*, name: str, created_by=None, job=None) -> None:
+    TableRecord.objects.update_or_create(name=name, defaults={"created_by": created_by, "job": job})
+
+
+def may_drop(user, name: TableName) -> bool:
+    """Admins; whoever made the table here; for a job's output, the model's team."""
+    if user is None or user.is_staff:
+        return user is not None
+    record = TableRecord.objects.filter(name=str(name)).select_related("job__model").first()
+    if record is None:
+        return False
+    if record.created_by_id == user.pk:
+        return True
+    return bool(record.job and user.groups.filter(pk=record.job.model.team_id).exists())
 
 
 def _arrow_message(exc: Exception) -> str:
@@ -227,13 +255,16 @@ def upload_source(upload) -> Path | IO[bytes]:
     return upload.file
 
 
-def table_drop(*, name: str, confirmation: str) -> TableName:
+def table_drop(*, name: str, confirmation: str, user) -> TableName:
     """Drop a table; the user must have typed its full name (or the name as they gave it)."""
     catalog, table = resolve(name)
+    if not may_drop(user, table):
+        raise PermissionDenied(f"Only whoever created {table} here, its model's team or an admin can drop it.")
     if confirmation.strip() not in {str(table), name.strip()}:
         raise ValidationError({"confirm": [f"Type the table name {table} to confirm."]})
     try:
         catalog.drop(table)
     except TableNotFoundError as exc:
         raise TableMissing(_sentence(exc)) from None
+    TableRecord.objects.filter(name=str(table)).delete()
     return table

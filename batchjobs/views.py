@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -11,14 +13,24 @@ from django.views.decorators.http import require_http_methods
 
 from batchjobs import tables
 from batchjobs.forms import TableDropForm, TableUploadForm
+from mlplatform.forms import add_service_errors
 from mlplatform.warehouse import CatalogNotFoundError, WarehouseError
 
 
-def _add_errors(form, exc: ValidationError) -> None:
-    for field, errors in exc.message_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
+def warehouse_errors(view):
+    """A catalog that cannot be read (a database down, a damaged table) is a page that says so."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except WarehouseError as exc:
+            return render(request, "batchjobs/warehouse_error.html", {"error": str(exc)}, status=503)
+
+    return wrapper
 
 
+@warehouse_errors
 def table_list(request: HttpRequest) -> HttpResponse:
     registry = tables.catalogs()
     catalog = request.GET.get("catalog") or registry.default_name
@@ -40,6 +52,7 @@ def table_list(request: HttpRequest) -> HttpResponse:
     return render(request, "batchjobs/table_list.html", context)
 
 
+@warehouse_errors
 def table_detail(request: HttpRequest, name: str) -> HttpResponse:
     try:
         detail = tables.table_get(name)
@@ -51,6 +64,7 @@ def table_detail(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@warehouse_errors
 def table_upload(request: HttpRequest) -> HttpResponse:
     form = TableUploadForm(initial={"name": request.GET.get("name", "")})
     status = 200
@@ -60,10 +74,13 @@ def table_upload(request: HttpRequest) -> HttpResponse:
             upload = form.cleaned_data["file"]
             try:
                 result = tables.table_upload(
-                    name=form.cleaned_data["name"], source=tables.upload_source(upload), filename=upload.name
+                    name=form.cleaned_data["name"],
+                    source=tables.upload_source(upload),
+                    filename=upload.name,
+                    created_by=request.user,
                 )
             except ValidationError as exc:
-                _add_errors(form, exc)
+                add_service_errors(form, exc)
             except tables.TableConflict as exc:
                 form.add_error("name", str(exc))
             else:
@@ -78,6 +95,7 @@ def table_upload(request: HttpRequest) -> HttpResponse:
     return render(request, "batchjobs/table_upload.html", {"form": form}, status=status)
 
 
+@warehouse_errors
 def table_check_name(request: HttpRequest) -> HttpResponse:
     """Inline check of a table name while the user types it (htmx)."""
     name = request.GET.get("name", "").strip()
@@ -97,19 +115,24 @@ def table_check_name(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@warehouse_errors
 def table_drop(request: HttpRequest, name: str) -> HttpResponse:
     try:
         detail = tables.table_get(name)
     except (ValidationError, tables.TableMissing):
         raise Http404("No such table.") from None
+    if not tables.may_drop(request.user, detail.name):
+        raise PermissionDenied(f"Only whoever created {detail.name} here, its model's team or an admin can drop it.")
     form = TableDropForm()
     if request.method == "POST":
         form = TableDropForm(request.POST)
         if form.is_valid():
             try:
-                dropped = tables.table_drop(name=str(detail.name), confirmation=form.cleaned_data["confirm"])
+                dropped = tables.table_drop(
+                    name=str(detail.name), confirmation=form.cleaned_data["confirm"], user=request.user
+                )
             except ValidationError as exc:
-                _add_errors(form, exc)
+                add_service_errors(form, exc)
             except tables.TableMissing:
                 raise Http404("No such table.") from None
             else:

@@ -9,7 +9,9 @@ from django.db.models import Q
 from builds.choices import ArtifactKind, BuildStatus, Processes
 
 MODEL_ID_RULE = "lowercase letters, digits and hyphens, starting with a letter, 3 to 63 characters"
-model_id_validator = RegexValidator(r"^[a-z][a-z0-9-]{2,62}$", f"A model id uses {MODEL_ID_RULE}.")
+model_id_validator = RegexValidator(
+    r"^(?!new$)[a-z][a-z0-9-]{2,62}$", f"A model id uses {MODEL_ID_RULE} (and is not “new”)."
+)
 
 
 class MLModel(models.Model):

@@ -8,7 +8,7 @@ from typing import IO
 
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from builds import tasks
@@ -38,7 +38,11 @@ def model_create(*, model_id: str, description: str, team: Group | None, created
         errors["team"] = [f"You are not a member of the team {team.name!r}."]
     if errors:
         raise ValidationError(errors)
-    return MLModel.objects.create(model_id=model_id, description=description, team=team, created_by=created_by)
+    try:
+        with transaction.atomic():
+            return MLModel.objects.create(model_id=model_id, description=description, team=team, created_by=created_by)
+    except IntegrityError:  # registered by someone else a moment ago
+        raise ValidationError({"model_id": [f"A model named {model_id!r} already exists."]}) from None
 
 
 def build_register(
@@ -68,7 +72,9 @@ def build_register(
                 entrypoint=entrypoint,
                 created_by=created_by,
             )
-            transaction.on_commit(lambda: tasks.verify_build.delay(str(build.id)))
+            # robust: a broker that is down must not turn a saved upload into an error page; the
+            # reaper sends the verification again.
+            transaction.on_commit(lambda: tasks.verify_build.delay(str(build.id)), robust=True)
     except Exception:
         artifacts.delete(stored.path)
         raise
@@ -86,6 +92,8 @@ def _env_errors(env: object) -> list[str]:
             errors.append(problem[0].upper() + problem[1:] + ".")
         if not isinstance(value, str):
             errors.append(f"The value of {name!r} must be a string.")
+        elif "\x00" in value:
+            errors.append(f"The value of {name!r} contains a NUL character, which an environment cannot hold.")
         elif len(value) > MAX_ENV_VALUE:
             errors.append(f"The value of {name!r} is longer than {MAX_ENV_VALUE} characters.")
     return errors

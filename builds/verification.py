@@ -67,7 +67,9 @@ def _verify(build: Build, log: _Log) -> bool:
     workdir = settings.DATA_DIR / "work" / f"verify-{uuid.uuid4().hex}"
     log(f"Starting a model process (clean environment, {settings.BUILD_TIMEOUT_S} s per step)")
     try:
-        with ModelProcess(env={}, workdir=workdir, log_cap=settings.LOG_CAP_BYTES // 2) as process:
+        with ModelProcess(
+            env={}, workdir=workdir, memory_mb=settings.BUILD_MEMORY_MB, log_cap=settings.LOG_CAP_BYTES // 2
+        ) as process:
             load = {"op": "load", "kind": build.artifact_kind, "path": str(local.path), "entrypoint": build.entrypoint}
             result = _step(process, log, load, failure="loading the model failed")
             if result is None:

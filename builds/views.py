@@ -13,11 +13,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from builds import selectors, services
 from builds.choices import BuildStatus
 from builds.forms import BatchConfigForm, BuildUploadForm, ModelCreateForm
-
-
-def _add_errors(form, exc: ValidationError) -> None:
-    for field, messages_ in exc.message_dict.items():
-        form.add_error(field if field in form.fields else None, messages_)
+from mlplatform.forms import add_service_errors
 
 
 def model_list(request: HttpRequest) -> HttpResponse:
@@ -36,12 +32,13 @@ def model_create(request: HttpRequest) -> HttpResponse:
         try:
             model = services.model_create(created_by=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, f"Model {model.model_id} registered. Upload its first build below.")
             return redirect("builds:model-builds", model_id=model.model_id)
     models = selectors.model_list(user=request.user)
-    return render(request, "builds/model_list.html", {"models": models, "q": "", "form": form, "show_create": True})
+    context = {"models": models, "q": "", "form": form, "show_create": True}
+    return render(request, "builds/model_list.html", context, status=400)
 
 
 def _model_context(request: HttpRequest, model_id: str, tab: str) -> dict:
@@ -73,7 +70,7 @@ def model_builds(request: HttpRequest, model_id: str) -> HttpResponse:
                     created_by=request.user,
                 )
             except ValidationError as exc:
-                _add_errors(form, exc)
+                add_service_errors(form, exc)
             else:
                 messages.success(request, f"Build {build.number} uploaded; it is being verified.")
                 return redirect("builds:model-builds", model_id=model.model_id)
@@ -114,7 +111,7 @@ def batch_config_edit(request: HttpRequest, build_id) -> HttpResponse:
                     **{k: form.cleaned_data[k] for k in ("deployment_name", "instance_type", "processes", "env")},
                 )
             except ValidationError as exc:
-                _add_errors(form, exc)
+                add_service_errors(form, exc)
             else:
                 messages.success(
                     request,

@@ -7,6 +7,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from mlplatform.warehouse import TableExistsError, TableNotFoundError, WarehouseError
+
 
 def _as_lists(detail) -> dict[str, list[str]]:
     if isinstance(detail, dict):
@@ -27,6 +29,11 @@ def django_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         return Response({"errors": django_errors(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, WarehouseError):
+        code = {TableNotFoundError: 404, TableExistsError: 409}.get(type(exc), 503)
+        if isinstance(exc, ValueError):  # a bad table or column name
+            code = 400
+        return Response({"errors": {"catalog": [str(exc)]}}, status=code)
     response = drf_exception_handler(exc, context)
     if response is not None:
         response.data = {"errors": _as_lists(response.data)}

@@ -15,8 +15,8 @@ def api_root(request: Request) -> Response:
             "models": reverse("api:model-list", request=request),
             "instance-types": reverse("api:instance-type-list", request=request),
             "tables": reverse("api:table-list", request=request),
-        "batch-jobs": reverse("api:batch-job-list", request=request),
-        "events": reverse("api:event-list", request=request),
+            "batch-jobs": reverse("api:batch-job-list", request=request),
+            "events": reverse("api:event-list", request=request),
             "schema": reverse("api-schema", request=request),
         }
     )

@@ -1,4 +1,4 @@
-"""The Celery app. Workers: `celery -A mlplatform worker -Q celery,builds,<instance type queues>`."""
+"""The Celery app. Workers: `celery -A mlplatform worker -Q $(manage.py worker_queues)`."""
 
 import os
 

@@ -151,6 +151,7 @@ MAX_INPUT_ROWS = env_int("MAX_INPUT_ROWS", 5_000_000, minimum=1)
 MAX_CONCURRENT_JOBS = env_int("MAX_CONCURRENT_JOBS", 2, minimum=1)
 PREDICT_TIMEOUT_S = env_int("PREDICT_TIMEOUT_S", 3600, minimum=1)
 BUILD_TIMEOUT_S = env_int("BUILD_TIMEOUT_S", 600, minimum=1)
+BUILD_MEMORY_MB = env_int("BUILD_MEMORY_MB", 4096, minimum=256)  # the model process verifying a build
 JOB_TIMEOUT_S = env_int("JOB_TIMEOUT_S", 8 * 3600, minimum=1)
 MAX_ROW_BYTES = env_int("MAX_ROW_BYTES", 100 * 1024 * 1024, minimum=1)
 MAX_BATCH_ATTEMPTS = env_int("MAX_BATCH_ATTEMPTS", 3, minimum=1)
@@ -215,6 +216,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "ML Platform — Batch Prediction API",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 LOGGING = {

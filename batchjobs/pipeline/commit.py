@@ -75,6 +75,8 @@ def job_commit(job_id) -> bool:
         job_id, JobStatus.SUCCEEDED, output_rows=rows, message=f"{rows:,} rows predicted into {job.output_table}."
     ):
         _drop_quietly(job.output_table)  # cancelled or timed out while writing: no output
+        return True
+    tables.table_record(name=job.output_table, created_by=job.requested_by, job=job)
     return True
 
 

@@ -22,6 +22,7 @@ from batchjobs.models import Batch, BatchJob
 from batchjobs.pipeline import lifecycle, staging
 from builds.choices import BuildStatus
 from builds.models import Build
+from builds.tasks import verify_build
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,13 @@ def reap() -> dict[str, int]:
         )
 
     stale = BatchJob.objects.filter(status=JobStatus.RUNNING, lease_expires_at__lt=now)
+    lost = now - timedelta(seconds=max(60, settings.REAPER_INTERVAL_S * 4))
+    for job in BatchJob.objects.filter(
+        status=JobStatus.RUNNING, phase=JobPhase.EXTRACTING, lease_expires_at__isnull=True, started_at__lt=lost
+    ):
+        with transaction.atomic():  # its extract message never arrived (a broker hiccup)
+            dispatch.send_extract(job.pk)
+        counts["resent"] += 1
     for job in stale.filter(phase=JobPhase.EXTRACTING):
         with transaction.atomic():
             dispatch.send_extract(job.pk)
@@ -87,6 +95,8 @@ def reap() -> dict[str, int]:
         staging.remove_job(job_id)
         BatchJob.objects.filter(pk=job_id).update(staging_removed=True)
 
+    for build_id in Build.objects.filter(status=BuildStatus.PENDING, created_at__lt=lost).values_list("pk", flat=True):
+        verify_build.delay(str(build_id))  # its verification message was lost; claiming makes this safe
     Build.objects.filter(
         status=BuildStatus.BUILDING, started_at__lt=now - timedelta(seconds=3 * settings.BUILD_TIMEOUT_S)
     ).update(

@@ -123,6 +123,15 @@ def _error_reply(exc: BaseException) -> dict:
     return {"ok": False, "error": error, "traceback": traceback.format_exc()}
 
 
+def _no_new_privileges() -> None:
+    """Nothing this process runs can gain privileges (setuid programs stay unprivileged)."""
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--root", required=True)
@@ -130,6 +139,7 @@ def main() -> None:
     parser.add_argument("--res-fd", type=int, required=True)
     parser.add_argument("--memory-mb", type=int, default=0)
     args = parser.parse_args()
+    _no_new_privileges()
     if args.memory_mb:
         limit = args.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

@@ -6,6 +6,8 @@ sentence saying what happened and the output the model printed; the caller (a wo
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os
 import queue
@@ -30,6 +32,22 @@ FORBIDDEN_ENV = ("PATH", "HOME")
 FORBIDDEN_ENV_PREFIXES = ("LD_", "PYTHON")
 # Not secrets, and numerical libraries misbehave on some CPUs without them: pass them through.
 PASS_THROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "TZ")
+
+
+PR_SET_DUMPABLE, PR_GET_DUMPABLE = 4, 3
+
+
+def _prctl(option: int, value: int = 0) -> int:
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    return libc.prctl(option, value, 0, 0, 0)
+
+
+def protect_this_process() -> None:
+    """Make this process's /proc files (its environment: database URL, keys) unreadable to the
+    model processes it starts, which run as the same user. Root's children can still read them:
+    run workers as an unprivileged user."""
+    if _prctl(PR_GET_DUMPABLE) != 0:
+        _prctl(PR_SET_DUMPABLE, 0)
 
 
 def env_name_error(name: str) -> str | None:
@@ -134,6 +152,7 @@ class ModelProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> ModelProcess:
+        protect_this_process()
         cmd_r, cmd_w = os.pipe()
         res_r, res_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -210,10 +229,15 @@ class ModelProcess:
         if line is None:
             returncode = self.proc.wait(timeout=30)
             raise ModelProcessError(describe_exit(returncode), log=self._take_log(5))
-        reply = json.loads(line)
         log = self._take_log(30)
-        if not reply.get("ok"):
-            raise ModelProcessError(reply["error"], log=log, traceback=reply.get("traceback", ""))
+        try:
+            reply = json.loads(line)
+            ok, error, trace = reply.get("ok"), str(reply.get("error", "")), str(reply.get("traceback", ""))
+        except (ValueError, AttributeError):  # model code wrote to the result pipe itself
+            self.kill()
+            raise ModelProcessError("the model process sent a malformed reply", log=log) from None
+        if not ok:
+            raise ModelProcessError(error or "the model process reported an unnamed error", log=log, traceback=trace)
         return Reply(result=reply, log=log)
 
     def kill(self) -> None:

@@ -50,12 +50,12 @@ class Catalog(abc.ABC):
 
     @property
     def display_url(self) -> str:
-        """The URL with any password masked, safe to show on a page or in a log."""
+        """The URL without credentials (user info and query), safe to show on a page or in a log."""
         parts = urlsplit(self.url)
-        if parts.password is None:
-            return self.url
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return urlunsplit(parts._replace(netloc=netloc))
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
     def table_name(self, name: TableName | str) -> TableName:
         """Return `name` as a TableName of this catalog, parsing text; refuse other catalogs."""

@@ -109,6 +109,11 @@ def _lock_key(name: TableName) -> int:
     return int.from_bytes(digest.digest(), "big", signed=True)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
 class PostgresCatalog(Catalog):
     """Tables of the PostgreSQL database at `url` (postgresql://user@host:port/db).
 
@@ -126,12 +131,20 @@ class PostgresCatalog(Catalog):
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg2.extensions.connection]:
-        """A connection with the session settings; closed (rolled back unless committed) after."""
-        conn = self._connect(self.url)
+        """A connection with the session settings; closed (rolled back unless committed) after.
+
+        Database errors leave as WarehouseError, so callers show a sentence, never a 500.
+        """
+        try:
+            conn = self._connect(self.url)
+        except psycopg2.Error as exc:
+            raise WarehouseError(f'the catalog "{self.name}" cannot be reached: {_first_line(exc)}') from None
         try:
             with conn.cursor() as cur:
                 cur.execute(SESSION_SETTINGS)
             yield conn
+        except psycopg2.Error as exc:
+            raise WarehouseError(f'the catalog "{self.name}" reported an error: {_first_line(exc)}') from exc
         finally:
             conn.close()
 

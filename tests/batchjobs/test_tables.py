@@ -202,8 +202,8 @@ def test_the_name_is_checked_while_typing(web):
     assert "Will create prod.x.y" in ok
 
 
-def test_dropping_from_the_page_needs_the_typed_name(web):
-    tables.table_upload(name="prod.s.keep", source=io.BytesIO(CSV), filename="k.csv")
+def test_dropping_from_the_page_needs_the_typed_name(web, user):
+    tables.table_upload(name="prod.s.keep", source=io.BytesIO(CSV), filename="k.csv", created_by=user)
     url = reverse("batchjobs:table-drop", args=["prod.s.keep"])
     assert "Type" in web.get(url).content.decode()
     wrong = web.post(url, {"confirm": "prod.s.other"})

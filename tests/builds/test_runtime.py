@@ -131,3 +131,29 @@ def test_the_child_process_holds_no_platform_variables_even_before_loading(tmp_p
         *[k for k in os.environ if k.startswith("OPENBLAS")],
         "TZ",
     }
+
+
+def test_the_worker_hides_its_environment_from_the_model_processes_it_starts(tmp_path):
+    from builds.runtime.process import PR_GET_DUMPABLE, _prctl
+
+    with start(tmp_path, 'return pd.DataFrame({"score": df["amount"]})') as process:
+        assert process.alive
+        assert _prctl(PR_GET_DUMPABLE) == 0  # /proc/<worker>/environ is closed to same-user processes
+        with open(f"/proc/{process.proc.pid}/status") as status:
+            assert "NoNewPrivs:\t1" in status.read()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root's children may read any process's files")
+def test_the_model_cannot_read_the_workers_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKER_SECRET", "hunter2")
+    body = """
+    try:
+        secret = open(f"/proc/{os.getppid()}/environ").read()
+    except OSError as exc:
+        secret = f"refused: {exc}"
+    print(secret)
+    return pd.DataFrame({"score": df["amount"]})
+    """
+    with start(tmp_path, body) as process:
+        reply = process.call({"op": "verify"}, timeout=60)
+    assert "hunter2" not in reply.log and "refused" in reply.log

@@ -15,6 +15,7 @@ from mlplatform.warehouse import (
     TableName,
     TableNameError,
     WarehouseError,
+    catalog_from_url,
     catalogs_from_config,
     check_column_names,
     parse_table_name,
@@ -190,7 +191,11 @@ def test_a_catalog_refuses_a_name_of_another_catalog():
         lake.exists("pg.default.t")
 
 
-def test_a_catalog_url_is_shown_without_its_password():
+def test_a_catalog_url_is_shown_without_its_credentials():
     pg = catalogs_from_config(CONFIG, "lake").get("pg")
-    assert pg.display_url == "postgresql://app:***@db.example:5432/warehouse"
+    assert pg.display_url == "postgresql://db.example:5432/warehouse"
     assert "s3cret" not in repr(pg)
+    in_query = catalog_from_url("q", "postgresql://app@db:5432/w?password=hunter2&sslmode=require")
+    assert in_query.display_url == "postgresql://db:5432/w"
+    s3 = catalog_from_url("s", "s3://bucket/lake?access_key=AKIA123&secret_key=hunter2")
+    assert s3.display_url == "s3://bucket/lake"

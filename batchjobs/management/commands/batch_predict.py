@@ -31,8 +31,9 @@ class Command(BaseCommand):
         except Http404:
             raise CommandError(f"model_id: {user.username} can see no model named {model_id!r}") from None
         try:
-            job = services.job_trigger(model=model, input_table=input_table, output_table=output_table,
-                                       requested_by=user)
+            job = services.job_trigger(
+                model=model, input_table=input_table, output_table=output_table, requested_by=user
+            )
         except ValidationError as exc:
             lines = [f"{field}: {message}" for field, messages in exc.message_dict.items() for message in messages]
             raise CommandError("the job was not created:\n  " + "\n  ".join(lines)) from None
@@ -45,8 +46,10 @@ class Command(BaseCommand):
             job.refresh_from_db()
             progress = (job.status, job.phase, job.batches.filter(status="succeeded").count())
             if progress != last:
-                self.stdout.write(f"  {job.status} ({job.get_phase_display().lower()}): "
-                                  f"{progress[2]}/{job.batches_total or '?'} batches")
+                self.stdout.write(
+                    f"  {job.status} ({job.get_phase_display().lower()}): "
+                    f"{progress[2]}/{job.batches_total or '?'} batches"
+                )
                 last = progress
         self.stdout.write(job.message)
         if job.status != JobStatus.SUCCEEDED:

@@ -105,6 +105,7 @@ class Command(BaseCommand):
             batches = (pa.RecordBatch.from_pandas(chunk, preserve_index=False) for chunk in chunks)
             first = next(batches)
             catalog.create(name, first.schema, itertools.chain([first], batches))
+            tables.table_record(name=str(name), created_by=get_user_model().objects.get(username=USERNAME))
         return name
 
     def _user(self, team: Group):

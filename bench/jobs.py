@@ -1,0 +1,761 @@
+#!/usr/bin/env python3
+"""Benchmark of batch prediction jobs, end to end, with real processes; prints its figures.
+
+    .venv/bin/python bench/jobs.py [--rows 1000,1000000,5000000] [--keep]
+        [--database-url postgresql://postgres@127.0.0.1:5432/postgres] [--broker-url redis://127.0.0.1:6379/14]
+
+What it does, in one run:
+
+1. A fresh data dir (MLPLATFORM_DATA_DIR=<tmp>) with every default: SQLite there, the
+   filesystem broker, the local lake and staging. With --database-url postgresql://… a fresh
+   database is created on that server for the run (and dropped after it); --broker-url is used
+   as given. `manage.py migrate` and `manage.py load_demo` run in that environment.
+2. For each row count, the demo generator's rows (examples.fraud_model.data.generate, fixed
+   seeds, 250,000 rows a chunk, "label" dropped) become the lake table prod.bench.input_<rows>
+   and one Parquet file for the peers.
+3. The two workers of `make run`: `celery -A mlplatform worker -B -n control@%h -Q celery -c 2`
+   and `celery -A mlplatform worker -n predict@%h -Q $(manage.py worker_queues --predict-only)`.
+   The demo model's active batch config is ml.m5.large (2 vCPUs) with processes ALL.
+4. Each job is triggered through the service the PREDICT tab, the API and `manage.py
+   batch_predict` call (batchjobs.services.job_trigger), in a process of its own that polls the
+   job row every 20 ms. Meanwhile this process samples, every 50 ms, the RSS of every process of
+   both workers: their pool processes, the embedded beat, and the model processes (child.py, in
+   sessions of their own) they start. The output table's row count is checked.
+5. The `plain` and `multiprocessing` (2 workers) peers of ../shared/bench/peers.py run on the
+   same rows (the Parquet file) and the same model class.
+6. A table of figures, the targets of issue 4 (met or not, by how much), and where each job's
+   time went (queue wait, extract, predict span, commit) from the timestamps the job and its
+   batches record.
+
+Figures drift on shared 2-core machines: compare ratios within one run, not seconds across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+PEERS = REPO.parent / "shared" / "bench" / "peers.py"
+PEER_MODEL = "examples.fraud_model:FraudModel"  # the class the demo build packages
+PEER_WORKERS = 2  # the vCPUs of ml.m5.large, the demo config's instance type
+
+MODEL_ID = "ds-premium-fraud-detection"  # what load_demo creates
+DEMO_USER = "demo"
+CHILD_MARKER = "builds/runtime/child.py"
+
+DEFAULT_ROWS = "1000,1000000,5000000"
+CHUNK_ROWS = 250_000
+SEED = 20_240_601
+POLL_S = 0.02
+RSS_SAMPLE_S = 0.05
+# Finding processes walks /proc; a model process lives for many batches, so looking for new ones
+# four times a second misses nothing that matters, and sampling known ones stays cheap.
+DISCOVER_S = 0.25
+READY_TIMEOUT_S = 120
+STOP_GRACE_S = 15
+MIB = 1024 * 1024
+GIB_MIB = 1024
+
+TARGET_RATIO = 1.0
+TARGET_RUNNING_S = 1.0
+TARGET_SMALL_ROWS, TARGET_SMALL_S = 1_000, 3.0
+TARGET_BIG_ROWS, TARGET_RSS_MIB = 5_000_000, 1.5 * GIB_MIB
+
+# Settings the platform reads from the environment: dropped from the inherited environment so
+# that the run gets every default (its own data dir), except what the options set.
+SETTINGS_ENV = (
+    "DJANGO_SETTINGS_MODULE DATABASE_URL CELERY_BROKER_URL WAREHOUSE_CATALOGS WAREHOUSE_DEFAULT_CATALOG "
+    "STAGING_URL ARTIFACTS_URL MAX_INPUT_ROWS MAX_CONCURRENT_JOBS PREDICT_TIMEOUT_S JOB_TIMEOUT_S "
+    "MAX_ROW_BYTES MAX_BATCH_ATTEMPTS STAGING_RETENTION_H BATCH_LEASE_S REAPER_INTERVAL_S LOG_CAP_BYTES "
+    "BUILD_TIMEOUT_S MAX_ARTIFACT_MB AWS_REGION CLOUDWATCH_LOG_GROUP DJANGO_SECRET_KEY DJANGO_DEBUG"
+).split()
+
+
+def input_table(rows: int) -> str:
+    return f"prod.bench.input_{rows}"
+
+
+# --- phases: run in a fresh process of this script, inside the platform's environment ----------
+
+
+def _django_setup() -> None:
+    sys.path.insert(0, str(REPO))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlplatform.settings")
+    import django
+
+    django.setup()
+
+
+def phase_input(rows: int, parquet: Path) -> dict:
+    """The lake table prod.bench.input_<rows> and the same rows as one Parquet file, streamed."""
+    _django_setup()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from batchjobs import tables
+    from examples.fraud_model.data import generate
+
+    started = time.perf_counter()
+    catalog, name = tables.resolve(input_table(rows))
+
+    def chunks():
+        for i, start in enumerate(range(0, rows, CHUNK_ROWS)):
+            frame = generate(min(CHUNK_ROWS, rows - start), seed=SEED + i, start_id=start)
+            yield pa.RecordBatch.from_pandas(frame.drop(columns=["label"]), preserve_index=False)
+
+    batches = chunks()
+    first = next(batches)
+    with pq.ParquetWriter(parquet, first.schema) as writer:
+
+        def tee():
+            for batch in itertools.chain([first], batches):
+                writer.write_batch(batch)
+                yield batch
+
+        written = catalog.create(name, first.schema, tee())
+    return {"rows": written, "table": str(name), "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _epoch(value) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def phase_job(rows: int, number: int, timeout: float) -> dict:
+    """Trigger one job as users do, poll its row every 20 ms until it ends, and report it."""
+    _django_setup()
+    from django.contrib.auth import get_user_model
+
+    from batchjobs import services, tables
+    from batchjobs.choices import JOB_ACTIVE, JobStatus
+    from batchjobs.models import BatchJob
+    from builds import selectors
+
+    user = get_user_model().objects.get(username=DEMO_USER)
+    model = selectors.model_get(user=user, model_id=MODEL_ID)
+    output = f"prod.bench.output_{rows}_{number}"
+
+    trigger_epoch, t0 = time.time(), time.perf_counter()
+    job = services.job_trigger(model=model, input_table=input_table(rows), output_table=output, requested_by=user)
+    t_triggered = time.perf_counter()
+    t_running = None
+    status = job.status
+    timed_out = False
+    while True:
+        status = BatchJob.objects.filter(pk=job.pk).values_list("status", flat=True).first()
+        now = time.perf_counter()
+        if t_running is None and status != JobStatus.QUEUED:
+            t_running = now
+        if status not in JOB_ACTIVE:
+            break
+        if now - t0 > timeout:
+            timed_out = True
+            break
+        time.sleep(POLL_S)
+    t_done = time.perf_counter()
+
+    job.refresh_from_db()
+    output_rows = None
+    if job.status == JobStatus.SUCCEEDED:
+        catalog, name = tables.resolve(output)
+        output_rows = catalog.row_count(name)
+    batches = [
+        {
+            "index": b["index"],
+            "rows": b["rows"],
+            "status": b["status"],
+            "attempts": b["attempts"],
+            "worker_pid": b["worker_pid"],
+            "started": _epoch(b["started_at"]),
+            "finished": _epoch(b["finished_at"]),
+            "predict_seconds": b["predict_seconds"],
+            "peak_rss_mib": b["peak_rss_mib"],
+        }
+        for b in job.batches.order_by("index").values()
+    ]
+    return {
+        "job_id": str(job.pk),
+        "rows": rows,
+        "output_table": output,
+        "status": job.status,
+        "message": job.message,
+        "timed_out": timed_out,
+        "input_rows": job.input_rows,
+        "output_rows": output_rows,
+        "parallelism": job.parallelism,
+        "wall_trigger_call": t_triggered - t0,
+        "wall_running": (t_running - t0) if t_running is not None else None,
+        "wall_done": t_done - t0,
+        "trigger_epoch": trigger_epoch,
+        "created": _epoch(job.created_at),
+        "started": _epoch(job.started_at),
+        "extracted": _epoch(job.extracted_at),
+        "predicted": _epoch(job.predicted_at),
+        "finished": _epoch(job.finished_at),
+        "batches": batches,
+    }
+
+
+def run_phase(env: dict, *args: str) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), *args]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"phase {' '.join(args)} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(lines[-1])
+
+
+# --- the platform under test: environment, database, workers -----------------------------------
+
+
+def manage(env: dict, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return done.stdout.strip()
+
+
+def fresh_postgres(url: str) -> tuple[str, str]:
+    """A new, empty database on the server of ``url``: (its URL, its name)."""
+    import psycopg2
+    from psycopg2 import sql
+
+    name = f"bench_jobs_{uuid.uuid4().hex[:10]}"
+    conn = psycopg2.connect(url)
+    conn.autocommit = True  # CREATE DATABASE cannot run in a transaction
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}")), name
+
+
+def drop_postgres(url: str, name: str) -> None:
+    import psycopg2
+    from psycopg2 import sql
+
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
+def is_model_process(proc: psutil.Process, data_dir: str) -> bool:
+    """A model process (child.py) of this run: its working folder is under this run's data dir."""
+    try:
+        return CHILD_MARKER in " ".join(proc.cmdline()) and proc.cwd().startswith(data_dir)
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+
+
+def model_processes(data_dir: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if CHILD_MARKER in " ".join(proc.info["cmdline"] or []) and is_model_process(proc, data_dir):
+            found.append(proc)
+    return found
+
+
+@dataclass
+class Workers:
+    """The control and predict workers of `make run`, started and stopped like it does."""
+
+    env: dict
+    data_dir: Path
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self) -> None:
+        celery = Path(sys.executable).with_name("celery")
+        base = [str(celery)] if celery.exists() else [sys.executable, "-m", "celery"]
+        queues = manage(self.env, "worker_queues", "--predict-only")
+        commands = {
+            "control": [*base, "-A", "mlplatform", "worker", "-B", "-n", "control@%h", "-Q", "celery", "-c", "2"],
+            "predict": [*base, "-A", "mlplatform", "worker", "-n", "predict@%h", "-Q", queues],
+        }
+        logs = self.data_dir / "log"
+        logs.mkdir(exist_ok=True)
+        for role, command in commands.items():
+            with (logs / f"{role}-worker.log").open("w") as log:
+                # A session of its own, so a last-resort SIGKILL reaches the pool processes too.
+                self.procs[role] = subprocess.Popen(
+                    [*command, "-l", "info"],
+                    cwd=REPO,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        for role, proc in self.procs.items():
+            log = logs / f"{role}-worker.log"
+            while "ready." not in log.read_text(errors="replace"):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the {role} worker did not start:\n{log.read_text(errors='replace')[-4000:]}")
+                time.sleep(0.1)
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {role: proc.pid for role, proc in self.procs.items()}
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)  # warm shutdown, as Ctrl-C on `make run`
+        deadline = time.monotonic() + STOP_GRACE_S
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=10)
+        # Model processes run in sessions of their own: a killed worker does not take them along.
+        for child in model_processes(str(self.data_dir)):
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+class RssSampler(threading.Thread):
+    """Peak RSS of every process of the workers' trees (and this run's model processes)."""
+
+    def __init__(self, workers: dict[str, int], data_dir: Path) -> None:
+        super().__init__(daemon=True)
+        self.workers = workers
+        self.data_dir = str(data_dir)
+        self.halt = threading.Event()
+        self.known: dict[int, tuple[psutil.Process, str]] = {}
+        self.peak: dict[int, tuple[int, str]] = {}  # pid -> (bytes, role)
+
+    def _add(self, proc: psutil.Process, role: str) -> None:
+        if proc.pid not in self.known:
+            self.known[proc.pid] = (proc, role)
+
+    def _discover(self) -> None:
+        for name, pid in self.workers.items():
+            try:
+                main = psutil.Process(pid)
+                children = main.children(recursive=True)
+            except psutil.NoSuchProcess:
+                continue
+            self._add(main, f"{name} worker main process")
+            for child in children:
+                if child.pid in self.known:
+                    continue
+                if is_model_process(child, self.data_dir):
+                    self._add(child, f"model process (child.py) of the {name} worker")
+                else:
+                    self._add(child, f"{name} worker pool/beat process")
+        for child in model_processes(self.data_dir):
+            self._add(child, "model process (child.py)")
+
+    def _sample(self) -> None:
+        for pid, (proc, role) in list(self.known.items()):
+            try:
+                rss = proc.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+                del self.known[pid]
+                continue
+            if rss > self.peak.get(pid, (0, ""))[0]:
+                self.peak[pid] = (rss, role)
+
+    def run(self) -> None:
+        next_discovery = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= next_discovery:
+                self._discover()
+                next_discovery = now + DISCOVER_S
+            self._sample()
+            if self.halt.wait(RSS_SAMPLE_S):
+                break
+
+    def finish(self) -> dict:
+        self.halt.set()
+        self.join()
+        self._sample()
+        by_role: dict[str, float] = {}
+        for rss, role in self.peak.values():
+            by_role[role] = max(by_role.get(role, 0.0), rss / MIB)
+        if not self.peak:
+            return {"peak_mib": None, "peak_role": "", "peak_pid": None, "by_role": by_role, "processes": 0}
+        pid, (rss, role) = max(self.peak.items(), key=lambda item: item[1][0])
+        return {
+            "peak_mib": rss / MIB,
+            "peak_role": role,
+            "peak_pid": pid,
+            "by_role": by_role,
+            "processes": len(self.peak),
+        }
+
+
+# --- peers ----------------------------------------------------------------------------------------
+
+
+def run_peer(peer: str, parquet: Path, work: Path) -> dict:
+    output = work / f"peer-{peer}.parquet"
+    command = [sys.executable, str(PEERS), peer, "--input", str(parquet), "--output", str(output)]
+    command += ["--model", PEER_MODEL]
+    if peer == "multiprocessing":
+        command += ["--workers", str(PEER_WORKERS)]
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS_ENV}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    output.unlink(missing_ok=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    result = json.loads(lines[-1]) if lines else {}
+    if done.returncode != 0 or "seconds" not in result:
+        error = result.get("error") or (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"peer": peer, "error": error[:200]}
+    return result
+
+
+# --- the driver -------------------------------------------------------------------------------------
+
+
+def run_job(env: dict, workers: Workers, rows: int, number: int, timeout: float) -> dict:
+    sampler = RssSampler(workers.pids, workers.data_dir)
+    sampler.start()
+    try:
+        job = run_phase(
+            env, "--phase", "job", "--rows", str(rows), "--number", str(number), "--job-timeout", str(timeout)
+        )
+    finally:
+        rss = sampler.finish()
+    job["rss"] = rss
+    problems = []
+    if job["status"] != "succeeded":
+        problems.append(
+            f"status {job['status']}{' (timed out waiting)' if job['timed_out'] else ''}: {job['message'][:300]}"
+        )
+    if job["output_rows"] != rows:
+        problems.append(f"output table has {job['output_rows']} rows for {rows:,} input rows")
+    job["problems"] = problems
+    return job
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", default=DEFAULT_ROWS, help=f"comma-separated row counts (default {DEFAULT_ROWS})")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data dir (and PostgreSQL database)")
+    parser.add_argument("--database-url", help="postgresql://…: a fresh database is created on that server")
+    parser.add_argument("--broker-url", help="e.g. redis://127.0.0.1:6379/14 (default: the local filesystem broker)")
+    parser.add_argument("--job-timeout", type=float, default=1800, help="seconds to wait for one job")
+    parser.add_argument("--phase", choices=["input", "job"], help=argparse.SUPPRESS)
+    parser.add_argument("--parquet", help=argparse.SUPPRESS)
+    parser.add_argument("--number", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.phase == "input":
+        print(json.dumps(phase_input(int(args.rows), Path(args.parquet))))
+        return 0
+    if args.phase == "job":
+        print(json.dumps(phase_job(int(args.rows), args.number, args.job_timeout)))
+        return 0
+
+    row_counts = [int(r.replace("_", "")) for r in args.rows.split(",") if r.strip()]
+    if not row_counts or min(row_counts) < 1:
+        parser.error("--rows: give positive row counts, e.g. 1000,1000000")
+    work = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS_ENV}
+    env["MLPLATFORM_DATA_DIR"] = str(work)
+    database, pg_name = "SQLite in the data dir", None
+    if args.database_url:
+        if args.database_url.startswith("postgres"):
+            env["DATABASE_URL"], pg_name = fresh_postgres(args.database_url)
+            database = f"PostgreSQL, fresh database {pg_name}"
+        else:
+            env["DATABASE_URL"] = database = args.database_url
+    if args.broker_url:
+        env["CELERY_BROKER_URL"] = args.broker_url
+    broker = urlsplit(args.broker_url).scheme if args.broker_url else "filesystem (local default)"
+
+    print(
+        f"bench/jobs.py: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+        f"Python {sys.version.split()[0]}"
+    )
+    print(f"data dir {work}; database: {database}; broker: {broker}", flush=True)
+    workers = Workers(env=env, data_dir=work)
+    jobs: list[dict] = []
+    peers: dict[int, dict[str, dict]] = {}
+    try:
+        started = time.perf_counter()
+        print("  migrate + load_demo ... ", end="", flush=True)
+        manage(env, "migrate", "--noinput", "-v", "0")
+        manage(env, "load_demo")
+        print(f"{time.perf_counter() - started:.1f} s", flush=True)
+        for rows in row_counts:
+            made = run_phase(
+                env, "--phase", "input", "--rows", str(rows), "--parquet", str(work / f"in_{rows}.parquet")
+            )
+            print(
+                f"  input {made['table']}: {made['rows']:,} rows + Parquet file in {made['seconds']:.1f} s", flush=True
+            )
+        started = time.perf_counter()
+        workers.start()
+        print(
+            f"  workers ready in {time.perf_counter() - started:.1f} s: control pid {workers.pids['control']}, "
+            f"predict pid {workers.pids['predict']}",
+            flush=True,
+        )
+
+        for number, rows in enumerate(row_counts, start=1):
+            job = run_job(env, workers, rows, number, args.job_timeout)
+            jobs.append(job)
+            verdict = "ok" if not job["problems"] else "FAIL: " + "; ".join(job["problems"])
+            print(
+                f"  platform {rows:>10,} rows: {job['wall_done']:7.2f} s, peak RSS "
+                f"{fmt_mib(job['rss']['peak_mib'])} ({job['rss']['peak_role']}) - {verdict}",
+                flush=True,
+            )
+            peers[rows] = {}
+            if not PEERS.exists():
+                continue
+            for peer in ("plain", "multiprocessing"):
+                result = run_peer(peer, work / f"in_{rows}.parquet", work)
+                peers[rows][peer] = result
+                text = (
+                    f"{result['seconds']:7.2f} s, peak RSS {fmt_mib(result['peak_rss_mib'])}"
+                    if "seconds" in result
+                    else f"FAIL: {result['error']}"
+                )
+                print(f"  {peer:<16} {rows:>10,} rows: {text}", flush=True)
+    finally:
+        workers.stop()
+        if pg_name and not args.keep:
+            drop_postgres(args.database_url, pg_name)
+        if args.keep:
+            print(f"  kept {work}" + (f" and database {pg_name}" if pg_name else ""))
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    if not PEERS.exists():
+        print(f"\npeers skipped: {PEERS} is absent (the shared folder sits beside the repo)")
+    print()
+    report(jobs, peers)
+    print()
+    breakdown(jobs)
+    print()
+    ok = targets(jobs, peers)
+    failed = [job for job in jobs if job["problems"]]
+    for job in failed:
+        print(f"FAIL {job['rows']:,} rows (job {job['job_id']}): {'; '.join(job['problems'])}")
+    return 1 if failed or not ok else 0
+
+
+# --- the report -------------------------------------------------------------------------------------
+
+
+def fmt_mib(mib: float | None) -> str:
+    if mib is None:
+        return "-"
+    return f"{mib / GIB_MIB:.2f} GiB" if mib >= GIB_MIB else f"{mib:.0f} MiB"
+
+
+def fmt_s(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.2f}"
+
+
+def faster_peer(results: dict[str, dict]) -> dict | None:
+    ran = [r for r in results.values() if "seconds" in r]
+    return min(ran, key=lambda r: r["seconds"]) if ran else None
+
+
+def report(jobs: list[dict], peers: dict[int, dict[str, dict]]) -> None:
+    """One line per row count: the platform's wall time (trigger -> succeeded) and the peers'."""
+    print("platform: wall = this script's clock around the trigger (pre-flight included, 20 ms polling);")
+    print("          db   = the job's own timestamps (created_at -> started_at / finished_at)")
+    header = (
+        f"{'rows':>10}  {'platform s':>16}  {'->running s':>13}  {'platform peak RSS':<44}"
+        f"{'plain s / RSS':>19}  {'multiproc(2) s / RSS':>20}  {'ratio':>6}  check"
+    )
+    print(header)
+    print(f"{'':>10}  {'wall (db)':>16}  {'wall (db)':>13}")
+    for job in jobs:
+        db_total = job["finished"] - job["created"] if job["finished"] else None
+        db_running = job["started"] - job["created"] if job["started"] else None
+        rss = job["rss"]
+        rss_text = f"{fmt_mib(rss['peak_mib'])} {rss['peak_role']}"
+        cells = []
+        for peer in ("plain", "multiprocessing"):
+            result = peers.get(job["rows"], {}).get(peer)
+            if result is None:
+                cells.append("skipped")
+            elif "seconds" in result:
+                cells.append(f"{result['seconds']:.2f} / {fmt_mib(result['peak_rss_mib'])}")
+            else:
+                cells.append("FAIL")
+        best = faster_peer(peers.get(job["rows"], {}))
+        ratio = f"{job['wall_done'] / best['seconds']:.2f}x" if best else "-"
+        check = "ok" if not job["problems"] else "FAIL"
+        print(
+            f"{job['rows']:>10,}  {fmt_s(job['wall_done']):>7} ({fmt_s(db_total):>6})  "
+            f"{fmt_s(job['wall_running']):>5} ({fmt_s(db_running):>5})  {rss_text:<44}"
+            f"{cells[0]:>19}  {cells[1]:>20}  {ratio:>6}  {check}"
+        )
+    print("(ratio = platform wall / the faster peer; peers' seconds are whole-process, imports included;")
+    print(" platform peak RSS = the largest single process of both workers' trees, sampled every 50 ms)")
+
+
+def breakdown(jobs: list[dict]) -> None:
+    """Where each job's time went, from the timestamps the job and its batches record."""
+    print("where the time went (seconds, from the job's and its batches' timestamps):")
+    for job in jobs:
+        batches = [b for b in job["batches"] if b["started"] and b["finished"]]
+        total = (job["finished"] - job["created"]) if job["finished"] else None
+        print(f"  {job['rows']:,} rows, job {job['job_id']}: {job['status']}, created -> finished {fmt_s(total)} s")
+        print(f"    trigger call (pre-flight + insert)      {job['wall_trigger_call']:7.2f}")
+        if job["started"]:
+            print(f"    queue wait (created -> started)         {job['started'] - job['created']:7.2f}")
+        if job["extracted"] and job["started"]:
+            sizes = sorted({b["rows"] for b in job["batches"]})
+            size_text = f"{sizes[0]:,}" if len(sizes) == 1 else f"{sizes[0]:,}-{sizes[-1]:,}"
+            print(
+                f"    extract (started -> extracted)          {job['extracted'] - job['started']:7.2f}"
+                f"   {len(job['batches'])} shards of {size_text} rows (batches start while extracting)"
+            )
+        if batches and job["started"]:
+            first = min(b["started"] for b in batches)
+            last = max(b["finished"] for b in batches)
+            span = last - first
+            busy = sum(b["finished"] - b["started"] for b in batches)
+            predict = sum(b["predict_seconds"] or 0.0 for b in batches)
+            slots = max(job["parallelism"], 1)
+            print(f"    first batch starts (after started)      {first - job['started']:7.2f}")
+            print(
+                f"    predict span (first start -> last end)  {span:7.2f}"
+                f"   {slots} slots busy {100 * busy / max(slots * span, 1e-9):.0f}%"
+            )
+            print(
+                f"      batch time {busy:.2f} s = model predict() {predict:.2f} s + per-batch overhead "
+                f"{busy - predict:.2f} s (read shard, to pandas, contract check, write, DB; "
+                f"{(busy - predict) / len(batches):.2f} s/batch)"
+            )
+            print(
+                f"      first batch on each model process:     "
+                + ", ".join(
+                    f"{b['finished'] - b['started']:.2f} s (predict {b['predict_seconds'] or 0:.2f})"
+                    for b in first_per_worker(batches)
+                )
+                + "   (includes loading the model on a cold worker)"
+            )
+            gaps = dispatch_gaps(batches)
+            if gaps:
+                print(
+                    f"      idle gap between batches on a worker  mean {sum(gaps) / len(gaps):.3f} s, "
+                    f"max {max(gaps):.3f} s over {len(gaps)} gaps (after_batch -> feed -> broker -> claim)"
+                )
+            model_rss = [b["peak_rss_mib"] for b in batches if b["peak_rss_mib"]]
+            if model_rss:
+                print(f"      model process peak RSS (its own ru_maxrss)  {fmt_mib(max(model_rss))}")
+            if job["predicted"]:
+                print(f"    commit wait (last batch -> commit claim) {job['predicted'] - last:7.2f}")
+        if job["predicted"] and job["finished"]:
+            print(
+                f"    commit (claim -> finished)              {job['finished'] - job['predicted']:7.2f}"
+                f"   join shards, write {job['output_table']}, count its rows"
+            )
+        if job["finished"]:
+            print(
+                f"    seen by the poller after finished_at     {job['trigger_epoch'] + job['wall_done'] - job['finished']:7.2f}"
+            )
+        roles = ", ".join(
+            f"{role} {fmt_mib(mib)}" for role, mib in sorted(job["rss"]["by_role"].items(), key=lambda item: -item[1])
+        )
+        print(f"    peak RSS by process role ({job['rss']['processes']} processes): {roles}")
+
+
+def first_per_worker(batches: list[dict]) -> list[dict]:
+    firsts: dict[int, dict] = {}
+    for batch in sorted(batches, key=lambda b: b["started"]):
+        firsts.setdefault(batch["worker_pid"], batch)
+    return list(firsts.values())
+
+
+def dispatch_gaps(batches: list[dict]) -> list[float]:
+    """Per worker process, the idle time between one batch's end and its next batch's start."""
+    by_worker: dict[int, list[dict]] = {}
+    for batch in batches:
+        by_worker.setdefault(batch["worker_pid"], []).append(batch)
+    gaps = []
+    for runs in by_worker.values():
+        runs.sort(key=lambda b: b["started"])
+        gaps += [b["started"] - a["finished"] for a, b in itertools.pairwise(runs)]
+    return gaps
+
+
+def targets(jobs: list[dict], peers: dict[int, dict[str, dict]]) -> bool:
+    def missed(figure: float, target: float, unit: str) -> str:
+        over = figure - target
+        return f"NOT MET (by {over:.2f}{unit}, {100 * over / target:.0f}% over)"
+
+    rows_out = []
+    by_rows = {job["rows"]: job for job in jobs}
+    big = by_rows.get(TARGET_BIG_ROWS)
+    best = faster_peer(peers.get(TARGET_BIG_ROWS, {}))
+    label = f"{TARGET_BIG_ROWS:,} rows: platform wall <= {TARGET_RATIO:.1f}x faster peer"
+    if big and best:
+        ratio = big["wall_done"] / best["seconds"]
+        figure = f"{ratio:.2f}x ({big['wall_done']:.2f} s / {best['seconds']:.2f} s {best['peer']})"
+        rows_out.append((label, figure, "met" if ratio <= TARGET_RATIO else missed(ratio, TARGET_RATIO, "x")))
+    else:
+        rows_out.append((label, "not run", "n/a"))
+
+    label = f"trigger -> running <= {TARGET_RUNNING_S:.0f} s (empty queue)"
+    running = [job["wall_running"] for job in jobs if job["wall_running"] is not None]
+    if running:
+        worst = max(running)
+        figure = f"max {worst:.2f} s over {len(running)} jobs (wall)"
+        rows_out.append((label, figure, "met" if worst <= TARGET_RUNNING_S else missed(worst, TARGET_RUNNING_S, " s")))
+    else:
+        rows_out.append((label, "no job started", "NOT MET"))
+
+    small = by_rows.get(TARGET_SMALL_ROWS)
+    label = f"{TARGET_SMALL_ROWS:,}-row job trigger -> succeeded <= {TARGET_SMALL_S:.0f} s"
+    if small:
+        ok = small["status"] == "succeeded" and small["wall_done"] <= TARGET_SMALL_S
+        figure = f"{small['wall_done']:.2f} s (wall), {small['status']}"
+        rows_out.append((label, figure, "met" if ok else missed(small["wall_done"], TARGET_SMALL_S, " s")))
+    else:
+        rows_out.append((label, "not run", "n/a"))
+
+    label = f"{TARGET_BIG_ROWS:,} rows: peak RSS of every platform process <= 1.5 GiB"
+    if big and big["rss"]["peak_mib"] is not None:
+        peak = big["rss"]["peak_mib"]
+        figure = f"{fmt_mib(peak)} ({big['rss']['peak_role']})"
+        rows_out.append((label, figure, "met" if peak <= TARGET_RSS_MIB else missed(peak, TARGET_RSS_MIB, " MiB")))
+    else:
+        rows_out.append((label, "not run", "n/a"))
+
+    print(f"{'target':<62}{'figure':<58}verdict")
+    for label, figure, verdict in rows_out:
+        print(f"{label:<62}{figure:<58}{verdict}")
+    return not any(verdict.startswith("NOT MET") for _, _, verdict in rows_out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
