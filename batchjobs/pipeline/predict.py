@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 
 from batchjobs.choices import BatchStatus, JobStatus
@@ -110,7 +110,9 @@ def batch_predict(batch_id: int) -> bool:
         return False
     batch = Batch.objects.select_related("job__build", "job__batch_config__instance_type").get(pk=batch_id)
     job = batch.job
-    attempt = BatchAttempt.objects.create(batch=batch, number=batch.attempts, worker=worker)
+    # Numbered over the batch's whole life: a retried job's batches keep their earlier attempts.
+    number = (batch.attempt_log.aggregate(n=Max("number"))["n"] or 0) + 1
+    attempt = BatchAttempt.objects.create(batch=batch, number=number, worker=worker)
     log, status, error, detail, result = "", BatchStatus.SUCCEEDED, "", "", {}
     try:
         process = model_process(job)

@@ -1,0 +1,82 @@
+"""Building blocks for batch job tests: a model with an active config, input tables, and a way
+to run a job's pipeline in this process (the functions Celery tasks call, in order)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from batchjobs import tables
+from batchjobs.choices import BatchStatus
+from batchjobs.models import Batch, BatchJob
+from batchjobs.pipeline import commit, extract, lifecycle, predict
+from builds.models import InstanceType
+from builds.services import batch_config_set, build_register
+from builds.verification import build_verify
+from tests.artifacts import model_zip, upload
+
+DOUBLE = 'return pd.DataFrame({"score": df["amount"] * 2}, index=df.index)'
+
+
+def model_with_config(
+    ml_model, user, predict_body: str = DOUBLE, *, processes: str = "ALL", env=None, instance_type: str = "ml.m5.large"
+):
+    build = build_register(
+        model=ml_model,
+        upload=upload(model_zip(predict_body)),
+        filename="m.zip",
+        entrypoint="scorer:Scorer",
+        created_by=user,
+    )
+    build = build_verify(build_id=build.id)
+    assert build.status == "succeeded", build.log
+    return batch_config_set(
+        build=build,
+        deployment_name="test-batch",
+        set_by=user,
+        processes=processes,
+        instance_type=InstanceType.objects.get(name=instance_type),
+        env=env or {},
+    )
+
+
+def make_input(name: str, rows: int, *, extra: dict | None = None) -> str:
+    catalog, table = tables.resolve(name)
+    columns = {
+        "id": pa.array(range(rows), pa.int64()),
+        "amount": pa.array([float(i % 97) + 0.5 for i in range(rows)], pa.float64()),
+        "country": pa.array([("us", "gb", "de")[i % 3] for i in range(rows)], pa.string()),
+        **(extra or {}),
+    }
+    data = pa.table(columns)
+    catalog.create(table, data.schema, data.to_batches(max_chunksize=10_000))
+    return str(table)
+
+
+def output_rows(name: str) -> list[dict] | None:
+    catalog, table = tables.resolve(name)
+    if not catalog.exists(table):
+        return None
+    return pa.Table.from_batches(list(catalog.read_batches(table)), schema=catalog.arrow_schema(table)).to_pylist()
+
+
+def run_job(job: BatchJob) -> BatchJob:
+    """Admit, extract, predict every batch, commit: what the workers do, here and in order."""
+    lifecycle.jobs_admit()
+    extract.job_extract(job.pk)
+    while queued := list(Batch.objects.filter(job=job, status=BatchStatus.QUEUED).values_list("pk", flat=True)):
+        for batch_id in queued:
+            predict.batch_predict(batch_id)
+    commit.job_commit(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+@pytest.fixture
+def job_storage(settings, tmp_path):
+    """A lake and a staging folder of the test's own (use it autouse in a module)."""
+    settings.WAREHOUSE_CATALOGS = {"prod": (tmp_path / "lake").as_uri()}
+    settings.WAREHOUSE_DEFAULT_CATALOG = "prod"
+    settings.STAGING_URL = (tmp_path / "staging").as_uri()
+    yield tmp_path
+    predict._close_loaded()  # the model process this test process kept for the next batches
