@@ -136,3 +136,15 @@ def wait_for(predicate, *, timeout: float = 60, interval: float = 0.25, message:
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+@pytest.fixture
+def job_storage(settings, tmp_path):
+    """A lake and a staging folder of the test's own."""
+    from batchjobs.pipeline import predict
+
+    settings.WAREHOUSE_CATALOGS = {"prod": (tmp_path / "lake").as_uri()}
+    settings.WAREHOUSE_DEFAULT_CATALOG = "prod"
+    settings.STAGING_URL = (tmp_path / "staging").as_uri()
+    yield tmp_path
+    predict._close_loaded()  # the model process this test process kept for the next batches

@@ -4,7 +4,6 @@ to run a job's pipeline in this process (the functions Celery tasks call, in ord
 from __future__ import annotations
 
 import pyarrow as pa
-import pytest
 
 from batchjobs import tables
 from batchjobs.choices import BatchStatus
@@ -71,12 +70,3 @@ def run_job(job: BatchJob) -> BatchJob:
     job.refresh_from_db()
     return job
 
-
-@pytest.fixture
-def job_storage(settings, tmp_path):
-    """A lake and a staging folder of the test's own (use it autouse in a module)."""
-    settings.WAREHOUSE_CATALOGS = {"prod": (tmp_path / "lake").as_uri()}
-    settings.WAREHOUSE_DEFAULT_CATALOG = "prod"
-    settings.STAGING_URL = (tmp_path / "staging").as_uri()
-    yield tmp_path
-    predict._close_loaded()  # the model process this test process kept for the next batches

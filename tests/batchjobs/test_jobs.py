@@ -13,7 +13,7 @@ from batchjobs.choices import BatchStatus, JobPhase, JobStatus
 from batchjobs.models import Batch, BatchAttempt, BatchJob, TableRecord
 from batchjobs.pipeline import commit, extract, lifecycle, predict, reaper, staging
 from builds.models import InstanceType
-from tests.batchjobs.jobkit import job_storage, make_input, model_with_config, output_rows, run_job  # noqa: F401
+from tests.batchjobs.jobkit import make_input, model_with_config, output_rows, run_job
 
 pytestmark = pytest.mark.usefixtures("job_storage")
 # Models that misbehave only on real batches (which carry the input's id column), so that their
