@@ -69,4 +69,3 @@ def run_job(job: BatchJob) -> BatchJob:
     commit.job_commit(job.pk)
     job.refresh_from_db()
     return job
-

@@ -1,0 +1,488 @@
+"""Batch jobs end to end through a real Celery worker process (tests/batchjobs/conftest.py: every
+queue, the reaper on beat, a 4 s lease, a 6 s predict timeout), on the broker and database from
+settings: kombu's filesystem transport and SQLite locally, Redis and PostgreSQL in CI.
+
+Each test triggers a job the way users do (batchjobs.services), waits for the worker to end it,
+and checks what users see (status, message, events) and what is left (output table, batches,
+attempts, staging)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import textwrap
+import threading
+import uuid
+
+import pandas as pd
+import psutil
+import pyarrow as pa
+import pytest
+from django.conf import settings as django_settings
+from django.core.exceptions import ValidationError
+from django.db import connections
+from pyarrow import fs as pafs
+
+from batchjobs import services, tables
+from batchjobs.choices import BATCH_TERMINAL, JOB_TERMINAL, BatchStatus, EventId, JobStatus
+from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
+from batchjobs.pipeline import staging
+from builds.choices import BuildStatus
+from builds.models import Build, InstanceType
+from builds.services import batch_config_set, build_register
+from builds.verification import build_verify
+from tests.artifacts import GOOD_MODEL, GOOD_PREDICT, model_zip, upload
+from tests.batchjobs.conftest import JOB_WORKER_SETTINGS
+from tests.conftest import wait_for
+from tests.factories import GroupFactory, MLModelFactory, UserFactory
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+# Models misbehave only on real batches, which carry the input's id column (extra columns are
+# passed to predict()); on the id-less sample rows of build verification they behave.
+IN_BATCHES = 'if "id" not in df.columns: return pd.DataFrame({"score": df["amount"] * 2}, index=df.index)'
+
+
+def predict_body(*lines: str) -> str:
+    """Lines of a predict() body, indented to sit under `def predict(self, df):`."""
+    return "\n        ".join(lines)
+
+
+# --- fixtures and helpers ---------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def same_settings_as_the_worker(settings, job_worker):
+    """The test process reads and writes tables where the worker does, with its limits; and no
+    Celery task may crash while the test runs (faults end batches with the cause instead)."""
+    settings.WAREHOUSE_CATALOGS = job_worker.catalogs
+    settings.WAREHOUSE_DEFAULT_CATALOG = "prod"
+    for name, value in JOB_WORKER_SETTINGS.items():
+        setattr(settings, name, value)
+    since = job_worker.log_size()
+    yield
+    crashed = [line for line in job_worker.log(since).splitlines() if "raised unexpected" in line]
+    assert not crashed, "a task crashed in the worker:\n" + "\n".join(crashed)
+
+
+@pytest.fixture
+def owner():
+    team = GroupFactory(name="jobs-team")
+    return UserFactory(username="jobrunner", teams=[team])
+
+
+def make_config(owner, body: str = GOOD_PREDICT, *, instance_type: str = "ml.m5.large", env=None):
+    """A model whose active batch config uses a real, verified build of `body`."""
+    model = MLModelFactory(model_id=f"jobs-{uuid.uuid4().hex[:8]}", team=owner.groups.first())
+    build = build_register(
+        model=model,
+        upload=upload(model_zip(body)),
+        filename="scorer.zip",
+        entrypoint="scorer:Scorer",
+        created_by=owner,
+    )
+    # The worker got the verification too (on commit); whichever claims it first verifies it.
+    build_verify(build_id=build.id)
+    build = wait_for(
+        lambda: Build.objects.filter(pk=build.pk, status__in=BuildStatus.TERMINAL).first(),
+        timeout=60,
+        message=f"build {build.pk} to be verified",
+    )
+    assert build.status == BuildStatus.SUCCEEDED, build.log
+    return batch_config_set(
+        build=build,
+        deployment_name="jobs-e2e",
+        instance_type=InstanceType.objects.get(name=instance_type),
+        processes="ALL",
+        env=env or {},
+        set_by=owner,
+    )
+
+
+def load_model(body: str = GOOD_PREDICT, tmp_path=None):
+    """The model class itself, imported here, to compare the job's output with calling it."""
+    path = tmp_path / f"scorer_{uuid.uuid4().hex}.py"
+    path.write_text(textwrap.dedent(GOOD_MODEL.replace("{predict}", body)))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Scorer()
+
+
+def make_input(rows: int) -> str:
+    """An input table of `rows` rows: id 0..rows-1, amount, country."""
+    name = f"prod.jobs.in_{uuid.uuid4().hex[:10]}"
+    catalog, table = tables.resolve(name)
+    data = pa.table(
+        {
+            "id": pa.array(range(rows), pa.int64()),
+            "amount": pa.array([(i % 997) * 0.25 + 0.1 for i in range(rows)], pa.float64()),
+            "country": pa.array([("us", "gb", "de", "fr")[i % 4] for i in range(rows)], pa.string()),
+        }
+    )
+    catalog.create(table, data.schema, data.to_batches(max_chunksize=2_500))
+    return name
+
+
+def new_output_name() -> str:
+    return f"prod.jobs.out_{uuid.uuid4().hex[:10]}"
+
+
+def read_table(name: str) -> pa.Table | None:
+    catalog, table = tables.resolve(name)
+    if not catalog.exists(table):
+        return None
+    return pa.Table.from_batches(list(catalog.read_batches(table)), schema=catalog.arrow_schema(table))
+
+
+def trigger(config, owner, input_table: str, output_table: str) -> BatchJob:
+    return services.job_trigger(
+        model=config.model, input_table=input_table, output_table=output_table, requested_by=owner
+    )
+
+
+def wait_until_done(job: BatchJob, worker, *, timeout: float = 90) -> BatchJob:
+    try:
+        return wait_for(
+            lambda: BatchJob.objects.filter(pk=job.pk, status__in=JOB_TERMINAL).first(),
+            timeout=timeout,
+            message=f"job {job.pk} to end",
+        )
+    except AssertionError as exc:
+        job.refresh_from_db()
+        batches = list(job.batches.values_list("index", "status", "attempts", "error"))
+        raise AssertionError(
+            f"{exc}: it is {job.status} ({job.phase}) {job.message!r}; batches {batches}\n"
+            f"worker log:\n{worker.log()[-4000:]}"
+        ) from None
+
+
+def evids(job: BatchJob) -> list[int]:
+    return list(JobEvent.objects.filter(job=job).order_by("date_created", "id").values_list("evid", flat=True))
+
+
+def staging_is_gone(job: BatchJob) -> bool:
+    filesystem, root = pafs.FileSystem.from_uri(django_settings.STAGING_URL)
+    info = filesystem.get_file_info(f"{root.rstrip('/')}/{staging.job_dir(job.pk)}")
+    return info.type == pafs.FileType.NotFound
+
+
+def assert_output_is_the_input_with_predictions(output: str, input_table: str, model) -> None:
+    """Every input row exactly once, its columns, and the model's own prediction for it."""
+    written = read_table(output)
+    assert written is not None, f"no output table {output}"
+    source = read_table(input_table)
+    assert written.column_names == ["id", "amount", "country", "score"]
+    assert written.num_rows == source.num_rows
+    got = written.to_pandas().sort_values("id").reset_index(drop=True)
+    assert got["id"].tolist() == list(range(source.num_rows))  # every row once, none made up
+    frame = source.to_pandas()
+    expected = frame.assign(score=model.predict(frame.copy())["score"]).sort_values("id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected[["id", "amount", "country", "score"]], check_dtype=False)
+
+
+def model_processes_of(pid: int) -> list[psutil.Process]:
+    """The model processes (builds/runtime/child.py) started by the worker process `pid`."""
+    try:
+        children = psutil.Process(pid).children()
+    except psutil.NoSuchProcess:
+        return []
+    found = []
+    for child in children:
+        try:
+            if any("builds/runtime/child.py" in part for part in child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def is_gone(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+# --- a good job -------------------------------------------------------------------------------
+
+
+def test_it_writes_every_input_row_with_the_models_own_prediction(job_worker, owner, tmp_path):
+    config = make_config(owner)
+    input_table, output = make_input(6_000), new_output_name()
+
+    job = wait_until_done(trigger(config, owner, input_table, output), job_worker)
+
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    assert job.message == f"6,000 rows predicted into {output}."
+    assert (job.input_rows, job.output_rows, job.batches_total, job.parallelism) == (6_000, 6_000, 6, 2)
+    assert_output_is_the_input_with_predictions(output, input_table, load_model(tmp_path=tmp_path))
+    batches = list(job.batches.order_by("index"))
+    assert [(b.index, b.rows, b.status, b.attempts) for b in batches] == [
+        (i, 1_000, BatchStatus.SUCCEEDED, 1) for i in range(6)
+    ]
+    assert BatchAttempt.objects.filter(batch__job=job, status=BatchStatus.SUCCEEDED).count() == 6
+    assert evids(job) == [EventId.START, EventId.SUCCESS]
+    start = JobEvent.objects.get(job=job, evid=EventId.START)
+    assert (start.model_id, start.build_id, start.endpoint_name) == (config.model.model_id, config.build_id, "jobs-e2e")
+    assert job.staging_removed and staging_is_gone(job)
+
+
+# --- faults in the model ----------------------------------------------------------------------
+
+
+def test_it_fails_the_job_naming_the_one_batch_whose_predict_raised(job_worker, owner):
+    config = make_config(
+        owner, predict_body(IN_BATCHES, 'if df["id"].min() == 3000: raise ValueError("bad batch")', GOOD_PREDICT)
+    )
+    output = new_output_name()
+
+    job = wait_until_done(trigger(config, owner, make_input(6_000), output), job_worker)
+
+    assert job.status == JobStatus.FAILED
+    assert job.message == (
+        "1 of 6 batches failed (1,000 of 6,000 rows), so no output table was written: "
+        "batch 3 (1,000 rows): ValueError: bad batch."
+    )
+    assert job.error_detail.startswith("Batch 3 (1,000 rows), attempt 1: ValueError: bad batch")
+    assert "Traceback (most recent call last)" in job.error_detail
+    assert 'raise ValueError("bad batch")' in job.error_detail
+    assert read_table(output) is None
+    failed = job.batches.get(index=3)
+    assert (failed.status, failed.attempts, failed.error) == (BatchStatus.FAILED, 1, "ValueError: bad batch")
+    assert set(job.batches.exclude(index=3).values_list("status", flat=True)) == {BatchStatus.SUCCEEDED}
+    assert list(failed.attempt_log.values_list("number", "status", "error")) == [
+        (1, BatchStatus.FAILED, "ValueError: bad batch")
+    ]
+    assert evids(job) == [EventId.START, EventId.FAILURE]
+    assert JobEvent.objects.get(job=job, evid=EventId.FAILURE).error == job.message
+    assert job.output_rows is None
+
+
+def test_it_stops_a_hanging_predict_at_the_timeout_and_the_worker_lives_on(job_worker, owner):
+    config = make_config(
+        owner, predict_body(IN_BATCHES, "import time", 'if df["id"].min() == 0: time.sleep(60)', GOOD_PREDICT)
+    )
+    output = new_output_name()
+
+    job = wait_until_done(trigger(config, owner, make_input(6_000), output), job_worker)
+
+    assert job.status == JobStatus.FAILED
+    assert job.message.startswith("1 of 6 batches failed (1,000 of 6,000 rows), so no output table was written")
+    assert "batch 0 (1,000 rows): the model did not answer within 6 s and was stopped" in job.message
+    hung = job.batches.get(index=0)
+    assert (hung.status, hung.attempts) == (BatchStatus.FAILED, 1)
+    assert read_table(output) is None
+    assert job_worker.poll() is None
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        pytest.param(
+            predict_body(IN_BATCHES, "return " + GOOD_PREDICT.removeprefix("return ") + ".iloc[:-1]"),
+            "ContractError: predict() returned 999 rows for a batch of 1000 rows",
+            id="one-row-too-few",
+        ),
+        pytest.param(
+            predict_body(IN_BATCHES, 'return pd.DataFrame({"risk": df["amount"] * 2}, index=df.index)'),
+            "ContractError: predict() output lacks the prediction column 'score' declared in schema()",
+            id="no-prediction-column",
+        ),
+    ],
+)
+def test_it_fails_every_batch_whose_output_breaks_the_contract_with_the_rule(job_worker, owner, body, error):
+    config = make_config(owner, body)
+    output = new_output_name()
+
+    job = wait_until_done(trigger(config, owner, make_input(3_000), output), job_worker)
+
+    assert job.status == JobStatus.FAILED
+    assert job.message == (
+        "3 of 3 batches failed (3,000 of 3,000 rows), so no output table was written: "
+        + "; ".join(f"batch {i} (1,000 rows): {error}" for i in range(3))
+        + "."
+    )
+    assert read_table(output) is None
+    assert list(job.batches.values_list("status", "attempts", "error")) == [(BatchStatus.FAILED, 1, error)] * 3
+    assert evids(job) == [EventId.START, EventId.FAILURE]
+
+
+def test_it_realigns_rows_returned_shuffled_with_their_index(job_worker, owner, tmp_path):
+    body = predict_body(
+        "shuffled = df.sample(frac=1, random_state=1)",
+        'return pd.DataFrame({"score": shuffled["amount"] * 2}, index=shuffled.index)',
+    )
+    config = make_config(owner, body)
+    input_table, output = make_input(3_000), new_output_name()
+
+    job = wait_until_done(trigger(config, owner, input_table, output), job_worker)
+
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    assert job.output_rows == 3_000
+    assert_output_is_the_input_with_predictions(output, input_table, load_model(body, tmp_path))
+    logs = list(BatchAttempt.objects.filter(batch__job=job).values_list("log", flat=True))
+    assert len(logs) == 3
+    assert all("realigned" in log for log in logs), logs
+
+
+def test_it_fails_a_model_that_allocates_past_the_instance_types_memory(job_worker, owner):
+    # 600 MiB for the one model process of a 1-vCPU type, served by the worker's ml.m5.large queue.
+    InstanceType.objects.create(name="ml.t3.tiny", vcpus=1, memory_mib=600, queue="ml.m5.large")
+    config = make_config(
+        owner, predict_body(IN_BATCHES, "blob = bytearray(2 * 1024**3)", GOOD_PREDICT), instance_type="ml.t3.tiny"
+    )
+    output = new_output_name()
+
+    job = wait_until_done(trigger(config, owner, make_input(3_000), output), job_worker)
+
+    assert job.status == JobStatus.FAILED
+    assert job.parallelism == 1
+    assert "3 of 3 batches failed (3,000 of 3,000 rows)" in job.message
+    assert "batch 0 (1,000 rows): MemoryError: the model ran out of memory" in job.message
+    assert "MemoryError" in job.error_detail
+    assert read_table(output) is None
+    assert job_worker.poll() is None
+
+
+def test_it_caps_the_log_of_a_model_that_prints_50_mb_and_still_succeeds(job_worker, owner, settings, tmp_path):
+    body = predict_body(IN_BATCHES, "import sys", 'sys.stdout.write("x" * 50_000_000)', GOOD_PREDICT)
+    config = make_config(owner, body)
+    input_table, output = make_input(3_000), new_output_name()
+
+    job = wait_until_done(trigger(config, owner, input_table, output), job_worker)
+
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    assert_output_is_the_input_with_predictions(output, input_table, load_model(body, tmp_path))
+    logs = list(BatchAttempt.objects.filter(batch__job=job).values_list("log", flat=True))
+    assert len(logs) == 3
+    for log in logs:
+        assert log.startswith("x" * 1000)
+        assert "[truncated: " in log
+        assert len(log.encode()) <= settings.LOG_CAP_BYTES + 200
+
+
+# --- faults in the platform -------------------------------------------------------------------
+
+
+def test_it_finishes_the_job_when_the_worker_process_running_a_batch_is_killed(job_worker, owner, tmp_path):
+    body = predict_body(IN_BATCHES, "import time", "time.sleep(3)", GOOD_PREDICT)
+    config = make_config(owner, body)
+    input_table, output = make_input(6_000), new_output_name()
+    job = trigger(config, owner, input_table, output)
+    running = wait_for(
+        lambda: Batch.objects.filter(job=job, status=BatchStatus.RUNNING, worker_pid__isnull=False).first(),
+        timeout=60,
+        message="a batch to run",
+    )
+    # Only ever kill a process of our worker: a prefork child of it.
+    assert psutil.Process(running.worker_pid).ppid() == job_worker.pid
+
+    os.kill(running.worker_pid, signal.SIGKILL)
+    job = wait_until_done(job, job_worker, timeout=120)
+
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    assert job.output_rows == 6_000
+    assert_output_is_the_input_with_predictions(output, input_table, load_model(body, tmp_path))
+    killed = job.batches.get(pk=running.pk)
+    assert (killed.status, killed.attempts) == (BatchStatus.SUCCEEDED, 2)
+    assert killed.worker_pid != running.worker_pid
+    assert list(killed.attempt_log.values_list("number", flat=True)) == [2, 1]
+    assert set(job.batches.exclude(pk=running.pk).values_list("attempts", flat=True)) == {1}
+    assert evids(job) == [EventId.START, EventId.SUCCESS]
+    assert job_worker.poll() is None
+
+
+def test_it_accepts_exactly_one_of_two_triggers_racing_for_one_output_table(job_worker, owner):
+    config = make_config(owner)
+    input_table, output = make_input(1_000), new_output_name()
+    start = threading.Barrier(2)
+    results: list[object] = []
+
+    def race() -> None:
+        try:
+            start.wait(timeout=10)
+            results.append(trigger(config, owner, input_table, output))
+        except ValidationError as exc:
+            results.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=race) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    accepted = [r for r in results if isinstance(r, BatchJob)]
+    refused = [r for r in results if isinstance(r, ValidationError)]
+    assert (len(accepted), len(refused)) == (1, 1), results
+    assert refused[0].message_dict == {
+        "output_table": [f"An unfinished batch job already writes to the output table {output}; choose another name."]
+    }
+    assert BatchJob.objects.filter(output_table=output).count() == 1
+    job = wait_until_done(accepted[0], job_worker)
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    assert read_table(output).num_rows == 1_000
+
+
+# --- cancel and retry -------------------------------------------------------------------------
+
+
+def test_it_cancels_a_running_job_stopping_its_model_processes(job_worker, owner):
+    config = make_config(owner, predict_body(IN_BATCHES, "import time", "time.sleep(2)", GOOD_PREDICT))
+    output = new_output_name()
+    job = trigger(config, owner, make_input(6_000), output)
+
+    def running_models():
+        pids = Batch.objects.filter(job=job, status=BatchStatus.RUNNING).values_list("worker_pid", flat=True)
+        return [process for pid in pids if pid for process in model_processes_of(pid)]
+
+    models = wait_for(running_models, timeout=60, message="a batch to run in a model process")
+    cancelling = services.job_cancel(job=job)
+    assert cancelling.status in (JobStatus.CANCELLING, JobStatus.CANCELLED)
+    job = wait_until_done(job, job_worker, timeout=30)
+
+    assert job.status == JobStatus.CANCELLED
+    assert job.message == "Cancelled: no output table was written."
+    assert read_table(output) is None
+    statuses = list(job.batches.values_list("status", flat=True))
+    assert set(statuses) <= set(BATCH_TERMINAL), statuses
+    assert BatchStatus.CANCELLED in statuses
+    wait_for(lambda: all(is_gone(process) for process in models), timeout=10, message="the model processes to end")
+    assert evids(job) == [EventId.START]
+    assert job.staging_removed and staging_is_gone(job)
+    assert job_worker.poll() is None
+
+
+def test_it_retries_only_the_failed_batches_and_then_commits(job_worker, owner, tmp_path):
+    marker = tmp_path / "fail-marker"
+    marker.write_text("fail batches from id 3000 while this file exists")
+    body = predict_body(
+        IN_BATCHES,
+        "import os",
+        'if df["id"].min() >= 3000 and os.path.exists(os.environ["FAIL_MARKER"]): raise RuntimeError("marker")',
+        GOOD_PREDICT,
+    )
+    config = make_config(owner, body, env={"FAIL_MARKER": str(marker)})
+    input_table, output = make_input(6_000), new_output_name()
+    job = wait_until_done(trigger(config, owner, input_table, output), job_worker)
+    assert job.status == JobStatus.FAILED
+    assert job.message.startswith("3 of 6 batches failed (3,000 of 6,000 rows)")
+    assert not job.staging_removed  # kept for the retry
+
+    marker.unlink()
+    retried = services.job_retry(job=job, requested_by=owner)
+    assert retried.status == JobStatus.QUEUED
+    job = wait_until_done(job, job_worker)
+
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    assert job.message == f"6,000 rows predicted into {output}."
+    assert_output_is_the_input_with_predictions(output, input_table, load_model(body, tmp_path))
+    tries = {b.index: list(b.attempt_log.values_list("number", "status")) for b in job.batches.order_by("index")}
+    assert {i: tries[i] for i in range(3)} == {i: [(1, BatchStatus.SUCCEEDED)] for i in range(3)}
+    for index in range(3, 6):
+        assert [status for _, status in tries[index]] == [BatchStatus.SUCCEEDED, BatchStatus.FAILED], tries
+    assert evids(job) == [EventId.START, EventId.FAILURE, EventId.START, EventId.SUCCESS]
+    assert job.staging_removed and staging_is_gone(job)
