@@ -287,6 +287,7 @@ class Workers:
     env: dict
     data_dir: Path
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    model_pids: set[int] = field(default_factory=set)  # model processes seen in earlier jobs
 
     def start(self) -> None:
         celery = Path(sys.executable).with_name("celery")
@@ -404,15 +405,16 @@ class RssSampler(threading.Thread):
         by_role: dict[str, float] = {}
         for rss, role in self.peak.values():
             by_role[role] = max(by_role.get(role, 0.0), rss / MIB)
+        models = [pid for pid, (_, role) in self.peak.items() if role.startswith("model process")]
         if not self.peak:
-            return {"peak_mib": None, "peak_role": "", "peak_pid": None, "by_role": by_role, "processes": 0}
-        pid, (rss, role) = max(self.peak.items(), key=lambda item: item[1][0])
+            return {"peak_mib": None, "peak_role": "", "by_role": by_role, "processes": 0, "model_pids": models}
+        rss, role = max(self.peak.values())
         return {
             "peak_mib": rss / MIB,
             "peak_role": role,
-            "peak_pid": pid,
             "by_role": by_role,
             "processes": len(self.peak),
+            "model_pids": models,
         }
 
 
@@ -449,6 +451,11 @@ def run_job(env: dict, workers: Workers, rows: int, number: int, timeout: float)
     finally:
         rss = sampler.finish()
     job["rss"] = rss
+    # A job whose batches start model processes pays for loading the model (about a second each):
+    # say so, since the first job after the workers start is slower than the next ones.
+    models = set(rss["model_pids"])
+    job["new_models"] = len(models - workers.model_pids)
+    workers.model_pids |= models
     problems = []
     if job["status"] != "succeeded":
         problems.append(
@@ -591,7 +598,7 @@ def report(jobs: list[dict], peers: dict[int, dict[str, dict]]) -> None:
     print("          db   = the job's own timestamps (created_at -> started_at / finished_at)")
     header = (
         f"{'rows':>10}  {'platform s':>16}  {'->running s':>13}  {'platform peak RSS (process)':<36}"
-        f"{'plain s / RSS':>19}  {'multiproc(2) s / RSS':>20}  {'ratio':>6}  check"
+        f"{'plain s / RSS':>19}  {'multiproc(2) s / RSS':>20}  {'ratio':>6}  {'cold':>4}  check"
     )
     print(header)
     print(f"{'':>10}  {'wall (db)':>16}  {'wall (db)':>13}")
@@ -615,10 +622,11 @@ def report(jobs: list[dict], peers: dict[int, dict[str, dict]]) -> None:
         print(
             f"{job['rows']:>10,}  {fmt_s(job['wall_done']):>7} ({fmt_s(db_total):>6})  "
             f"{fmt_s(job['wall_running']):>5} ({fmt_s(db_running):>5})  {rss_text:<36}"
-            f"{cells[0]:>19}  {cells[1]:>20}  {ratio:>6}  {check}"
+            f"{cells[0]:>19}  {cells[1]:>20}  {ratio:>6}  {job['new_models']:>4}  {check}"
         )
     print("(ratio = platform wall / the faster peer; peers' seconds are whole-process, imports included;")
-    print(" platform peak RSS = the largest single process of both workers' trees, sampled every 50 ms)")
+    print(" platform peak RSS = the largest single process of both workers' trees, sampled every 50 ms;")
+    print(" cold = model processes started during the job: each loads the model in its first batch)")
 
 
 def breakdown(jobs: list[dict]) -> None:
@@ -656,12 +664,12 @@ def breakdown(jobs: list[dict]) -> None:
                 f"{(busy - predict) / len(batches):.2f} s/batch)"
             )
             print(
-                "      first batch on each model process:     "
+                "      first batch on each worker process:   "
                 + ", ".join(
                     f"{b['finished'] - b['started']:.2f} s (predict {b['predict_seconds'] or 0:.2f})"
                     for b in first_per_worker(batches)
                 )
-                + "   (a new model process loads the model in its first batch)"
+                + f"   ({job['new_models']} model process(es) started in this job, loading the model)"
             )
             gaps = dispatch_gaps(batches)
             if gaps:

@@ -3,12 +3,17 @@
 from mlplatform.sdk import Feature, Prediction, ModelSchema, Model
 """
 
+from mlplatform.sdk.client import ApiError, BatchJobFailed, BatchPredictor, invoke_batch_predict_model
 from mlplatform.sdk.contract import ContractError, check_model, check_output, check_schema, sample_frame
 from mlplatform.sdk.model import Model
 from mlplatform.sdk.schema import TYPES, Feature, ModelSchema, Prediction
 
 __all__ = [
     "TYPES",
+    "ApiError",
+    "BatchJobFailed",
+    "BatchPredictor",
+    "invoke_batch_predict_model",
     "ContractError",
     "Feature",
     "Model",

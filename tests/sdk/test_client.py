@@ -1,0 +1,46 @@
+"""The Python client against a live server (real HTTP on 127.0.0.1, token auth)."""
+
+import pytest
+from rest_framework.authtoken.models import Token
+
+from mlplatform.sdk import ApiError, BatchJobFailed, BatchPredictor
+from tests.batchjobs.jobkit import make_input, model_with_config
+
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.usefixtures("job_storage")]
+
+
+@pytest.fixture
+def client(live_server, ml_model, user):
+    model_with_config(ml_model, user)
+    make_input("prod.t.input", 1_000)
+    return BatchPredictor(live_server.url, token=Token.objects.create(user=user).key, timeout=30)
+
+
+def test_the_client_checks_triggers_follows_and_cancels_a_job(client):
+    assert client.check("ds-premium-fraud-detection", "prod.t.input", "prod.out.c")["input_rows"] == 1_000
+    job = client.trigger("ds-premium-fraud-detection", "prod.t.input", "prod.out.c")
+    assert job["status"] in {"queued", "running"} and job["output_table"] == "prod.out.c"
+    assert [j["job_id"] for j in client.jobs(model_id="ds-premium-fraud-detection")] == [job["job_id"]]
+    client.cancel(job["job_id"])
+    with pytest.raises(BatchJobFailed) as ended:
+        client.wait(job["job_id"], poll=0.2, timeout=60)
+    assert ended.value.job["status"] == "cancelled"
+    assert client.model("ds-premium-fraud-detection")["active_batch_config"]["deployment_name"] == "test-batch"
+    assert client.rows("prod.t.input", limit=2)["columns"] == ["id", "amount", "country"]
+
+
+def test_the_client_raises_the_apis_errors_by_field(client):
+    with pytest.raises(ApiError) as refused:
+        client.trigger("ds-premium-fraud-detection", "prod.t.missing", "Bad Name")
+    assert refused.value.status == 400
+    assert refused.value.errors["input_table"] == ["The input table prod.t.missing does not exist."]
+    assert "output_table" in refused.value.errors
+    with pytest.raises(ApiError) as hidden:
+        client.job("00000000-0000-0000-0000-000000000000")
+    assert hidden.value.status == 404
+
+
+def test_a_wrong_token_is_refused(live_server, db):
+    with pytest.raises(ApiError) as refused:
+        BatchPredictor(live_server.url, token="nope").models()
+    assert refused.value.status in (401, 403)
