@@ -41,8 +41,8 @@ class BatchJobFailed(Exception):
 class BatchPredictor:
     def __init__(self, base_url: str | None = None, token: str | None = None, *, timeout: float = 60) -> None:
         base_url = base_url or os.environ.get("MLPLATFORM_URL", "")
-        if not base_url:
-            raise ValueError("give the platform's URL, or set MLPLATFORM_URL")
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError("give the platform's http(s) URL, or set MLPLATFORM_URL")
         self.base = base_url.rstrip("/") + "/api/v1/"
         self.token = token if token is not None else os.environ.get("MLPLATFORM_TOKEN", "")
         self.timeout = timeout
@@ -52,7 +52,7 @@ class BatchPredictor:
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v not in (None, "")})
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, method=method)
+        request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http(s), checked
         request.add_header("Accept", "application/json")
         if data is not None:
             request.add_header("Content-Type", "application/json")
