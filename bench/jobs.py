@@ -669,7 +669,11 @@ def breakdown(jobs: list[dict]) -> None:
                     f"{b['finished'] - b['started']:.2f} s (predict {b['predict_seconds'] or 0:.2f})"
                     for b in first_per_worker(batches)
                 )
-                + f"   ({job['new_models']} model process(es) started in this job, loading the model)"
+                + (
+                    f"   ({job['new_models']} model process(es) started in this job, loading the model)"
+                    if job["new_models"]
+                    else "   (model processes warm from earlier jobs)"
+                )
             )
             gaps = dispatch_gaps(batches)
             if gaps:
