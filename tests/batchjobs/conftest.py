@@ -44,7 +44,9 @@ class JobWorker:
         return self.log_path.stat().st_size
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: a worker left running would take the control-queue tasks of later
+# tests (a job triggered through a live server) and run them with this worker's catalogs.
+@pytest.fixture(scope="module")
 def job_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """`celery worker -B` on every queue of the test database, with the settings above."""
     folder = tmp_path_factory.mktemp("job-worker")

@@ -1,30 +1,24 @@
 """Fixtures for the warehouse tests: a local lake, an S3 lake, a PostgreSQL schema.
 
-The S3 lake talks HTTP to a small in-process S3 endpoint backed by moto's S3 implementation
-(moto's own server needs Flask, which the project does not install), so pyarrow's real S3
-client code runs: requests, multipart uploads, listings, deletes.
+The S3 lake talks HTTP to a small in-process S3 endpoint (tests/s3server.py) backed by moto's
+S3 implementation, so pyarrow's real S3 client code runs.
 """
 
 from __future__ import annotations
 
 import datetime
 import os
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg2
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
-from botocore.awsrequest import AWSPreparedRequest
-from botocore.compat import HTTPHeaders
-from moto import mock_aws
-from moto.core.botocore_stubber import BotocoreStubber
 from psycopg2 import sql
 
 from mlplatform.warehouse import LakeCatalog, PostgresCatalog
+from tests.s3server import s3_endpoint  # noqa: F401 - a fixture
 
 # --- sample data -------------------------------------------------------------------------------
 
@@ -105,65 +99,8 @@ def local_lake(tmp_path) -> LakeCatalog:
     return LakeCatalog("lake", (tmp_path / "lake").as_uri())
 
 
-class _S3Handler(BaseHTTPRequestHandler):
-    """Hands each HTTP request to moto's S3 implementation, as if it came from botocore."""
-
-    protocol_version = "HTTP/1.1"
-    stubber = BotocoreStubber()
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
-        pass
-
-    def _body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = bytearray()
-        while size := int(self.rfile.readline().split(b";")[0], 16):
-            body += self.rfile.read(size)
-            self.rfile.readline()
-        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-            pass
-        return bytes(body)
-
-    def _handle(self) -> None:
-        headers = HTTPHeaders()
-        for key, value in self.headers.items():
-            if key.lower() != "host":
-                headers[key] = value
-        headers["Host"] = "s3.amazonaws.com"
-        request = AWSPreparedRequest(self.command, f"http://s3.amazonaws.com{self.path}", headers, self._body(), False)
-        status, out_headers, body = self.stubber.process_request(request)
-        body = body.encode() if isinstance(body, str) else (body or b"")
-        self.send_response(status)
-        for key, value in out_headers.items():
-            if key.lower() not in ("content-length", "transfer-encoding", "connection"):
-                self.send_header(key, str(value))
-        length = out_headers.get("content-length", len(body)) if self.command == "HEAD" else len(body)
-        self.send_header("Content-Length", str(length))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
-
-
 @pytest.fixture
-def s3_endpoint() -> Iterator[str]:
-    """host:port of a local S3 endpoint on a free port of 127.0.0.1, empty for each test."""
-    with mock_aws():
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _S3Handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"127.0.0.1:{server.server_address[1]}"
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join()
-
-
-@pytest.fixture
-def s3_filesystem(s3_endpoint) -> pafs.S3FileSystem:
+def s3_filesystem(s3_endpoint) -> pafs.S3FileSystem:  # noqa: F811 - the fixture
     """pyarrow's S3 client, pointed at the local endpoint."""
     return pafs.S3FileSystem(
         access_key="testing",
