@@ -10,13 +10,20 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from mlplatform.warehouse import TableExistsError, TableNotFoundError, WarehouseError
 
 
+def _sentences(messages, prefix: str = "") -> list[str]:
+    """Nested serializer errors (a dict field's keys, list items) flattened to sentences."""
+    if isinstance(messages, dict):
+        return [s for key, value in messages.items() for s in _sentences(value, f"{prefix}{key}: ")]
+    if isinstance(messages, list):
+        return [s for value in messages for s in _sentences(value, prefix)]
+    return [f"{prefix}{messages}"]
+
+
 def _as_lists(detail) -> dict[str, list[str]]:
     if isinstance(detail, dict):
-        return {
-            str(field): [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])] for field, msgs in detail.items()
-        }
+        return {str(field): _sentences(messages) for field, messages in detail.items()}
     if isinstance(detail, list):
-        return {"non_field_errors": [str(m) for m in detail]}
+        return {"non_field_errors": _sentences(detail)}
     return {"detail": [str(detail)]}
 
 
