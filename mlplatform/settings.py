@@ -172,6 +172,9 @@ CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL", "filesystem://localhost/", schemes={"filesystem", "redis", "rediss", "amqp", "pyamqp"}
 )
 if CELERY_BROKER_URL.startswith("filesystem"):
+    from kombu.transport import TRANSPORT_ALIASES
+
+    TRANSPORT_ALIASES["filesystem"] = "mlplatform.broker:Transport"  # atomic writes (see broker.py)
     _broker_dir = DATA_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)

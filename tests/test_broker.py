@@ -1,0 +1,26 @@
+"""The local broker never hands a consumer a message that is still being written."""
+
+import os
+
+from kombu import Connection
+
+
+def test_messages_appear_only_whole(tmp_path, monkeypatch):
+    options = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path), "processed_folder": str(tmp_path)}
+    with Connection("filesystem://localhost/", transport_options=options) as connection:
+        assert type(connection.transport).__module__ == "mlplatform.broker"
+        queue = connection.SimpleQueue("ml.m5.large")
+        seen = []
+        real_replace = os.replace
+
+        def check_then_replace(src, dst):
+            # While the message is being written, nothing with a consumable name exists.
+            seen.append(sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".ml.m5.large.msg")))
+            real_replace(src, dst)
+
+        monkeypatch.setattr(os, "replace", check_then_replace)
+        queue.put({"job": 1})
+        monkeypatch.undo()
+        assert seen == [[]]
+        assert queue.get(timeout=1).payload == {"job": 1}
+        queue.close()
