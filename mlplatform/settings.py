@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu.transport import TRANSPORT_ALIASES
 
 from mlplatform.envvars import env_bool, env_int, env_json_object, env_list, env_str, env_url
 
@@ -171,10 +172,8 @@ CLOUDWATCH_LOG_GROUP = env_str("CLOUDWATCH_LOG_GROUP", "")
 CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL", "filesystem://localhost/", schemes={"filesystem", "redis", "rediss", "amqp", "pyamqp"}
 )
+TRANSPORT_ALIASES["filesystem"] = "mlplatform.broker:Transport"  # atomic message writes (see broker.py)
 if CELERY_BROKER_URL.startswith("filesystem"):
-    from kombu.transport import TRANSPORT_ALIASES
-
-    TRANSPORT_ALIASES["filesystem"] = "mlplatform.broker:Transport"  # atomic writes (see broker.py)
     _broker_dir = DATA_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from batchjobs import tables
 from batchjobs.choices import BATCH_TERMINAL, BatchStatus, JobPhase, JobStatus
-from batchjobs.models import Batch, BatchJob
+from batchjobs.models import Batch, BatchJob, TableRecord
 from batchjobs.pipeline import lifecycle, staging
 from mlplatform.sdk import TYPES
 from mlplatform.warehouse import TableExistsError, WarehouseError
@@ -71,12 +71,12 @@ def job_commit(job_id) -> bool:
             message=(f"The output table had {rows:,} rows for {job.input_rows:,} input rows, so it was removed."),
         )
         return True
+    # Recorded before the job says succeeded, so whoever sees the success may also drop the table.
+    tables.table_record(name=job.output_table, created_by=job.requested_by, job=job)
     if not lifecycle.finish(
         job_id, JobStatus.SUCCEEDED, output_rows=rows, message=f"{rows:,} rows predicted into {job.output_table}."
     ):
         _drop_quietly(job.output_table)  # cancelled or timed out while writing: no output
-        return True
-    tables.table_record(name=job.output_table, created_by=job.requested_by, job=job)
     return True
 
 
@@ -129,6 +129,7 @@ def _write_output(job: BatchJob) -> int:
 
 
 def _drop_quietly(output_table: str) -> None:
+    TableRecord.objects.filter(name=output_table).delete()
     try:
         catalog, name = tables.resolve(output_table)
         catalog.drop(name)

@@ -18,13 +18,20 @@ from django.utils import timezone
 
 from batchjobs import dispatch
 from batchjobs.choices import BatchStatus, JobPhase, JobStatus
-from batchjobs.models import Batch, BatchJob
+from batchjobs.models import Batch, BatchAttempt, BatchJob
 from batchjobs.pipeline import lifecycle, staging
 from builds.choices import BuildStatus
 from builds.models import Build
 from builds.tasks import verify_build
 
 logger = logging.getLogger(__name__)
+
+
+def _close_lost_attempt(batch: Batch, now) -> None:
+    """The attempt whose worker died ends failed, saying so (its log is what was kept: nothing)."""
+    BatchAttempt.objects.filter(batch=batch, status=BatchStatus.RUNNING).update(
+        status=BatchStatus.FAILED, finished_at=now, error=f"the worker ({batch.worker}) stopped responding"
+    )
 
 
 def reap() -> dict[str, int]:
@@ -41,7 +48,8 @@ def reap() -> dict[str, int]:
                 if taken:
                     dispatch.send_predict(batch.pk, batch.job.batch_config.instance_type.queue)
             counts["requeued"] += taken
-            logger.warning("batch %s lost its worker %s; sent again", batch, batch.worker)
+            _close_lost_attempt(batch, now)
+            logger.warning("%s lost its worker %s; sent again", batch, batch.worker)
             continue
         error = (
             f"the worker running it ({batch.worker}) stopped responding on attempt {batch.attempts} of "
@@ -52,6 +60,7 @@ def reap() -> dict[str, int]:
         )
         counts["failed_batches"] += failed
         if failed:
+            _close_lost_attempt(batch, now)
             lifecycle.after_batch(batch.job_id)
 
     for job in BatchJob.objects.filter(

@@ -1,4 +1,4 @@
-"""Batch jobs end to end through a real Celery worker process (tests/batchjobs/conftest.py: every
+"""Batch jobs end to end through a real Celery worker process (tests/conftest.py, job_worker: every
 queue, the reaper on beat, a 4 s lease, a 6 s predict timeout), on the broker and database from
 settings: kombu's filesystem transport and SQLite locally, Redis and PostgreSQL in CI.
 
@@ -33,8 +33,7 @@ from builds.models import Build, InstanceType
 from builds.services import batch_config_set, build_register
 from builds.verification import build_verify
 from tests.artifacts import GOOD_MODEL, GOOD_PREDICT, model_zip, upload
-from tests.batchjobs.conftest import JOB_WORKER_SETTINGS
-from tests.conftest import wait_for
+from tests.conftest import JOB_WORKER_SETTINGS, wait_for
 from tests.factories import GroupFactory, MLModelFactory, UserFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -56,6 +55,7 @@ def predict_body(*lines: str) -> str:
 def same_settings_as_the_worker(settings, job_worker):
     """The test process reads and writes tables where the worker does, with its limits; and no
     Celery task may crash while the test runs (faults end batches with the cause instead)."""
+    assert job_worker.poll() is None, f"the job worker exited:\n{job_worker.log()[-4000:]}"
     settings.WAREHOUSE_CATALOGS = job_worker.catalogs
     settings.WAREHOUSE_DEFAULT_CATALOG = "prod"
     for name, value in JOB_WORKER_SETTINGS.items():
@@ -100,7 +100,7 @@ def make_config(owner, body: str = GOOD_PREDICT, *, instance_type: str = "ml.m5.
     )
 
 
-def load_model(body: str = GOOD_PREDICT, tmp_path=None):
+def load_model(tmp_path, body: str = GOOD_PREDICT):
     """The model class itself, imported here, to compare the job's output with calling it."""
     path = tmp_path / f"scorer_{uuid.uuid4().hex}.py"
     path.write_text(textwrap.dedent(GOOD_MODEL.replace("{predict}", body)))
@@ -154,13 +154,18 @@ def settled(job_id) -> BatchJob | None:
 
 
 def wait_until_done(job: BatchJob, worker, *, timeout: float = 90) -> BatchJob:
+    def done() -> BatchJob | None:
+        if worker.poll() is not None:  # no use waiting: say why at once
+            raise AssertionError(f"the job worker exited with code {worker.poll()}")
+        return settled(job.pk)
+
     try:
-        return wait_for(lambda: settled(job.pk), timeout=timeout, message=f"job {job.pk} to end")
+        return wait_for(done, timeout=timeout, message=f"job {job.pk} to end")
     except AssertionError as exc:
         job.refresh_from_db()
         batches = list(job.batches.values_list("index", "status", "attempts", "error"))
         raise AssertionError(
-            f"{exc}: it is {job.status} ({job.phase}) {job.message!r}; batches {batches}\n"
+            f"{exc}\nthe job is {job.status} ({job.phase}) {job.message!r}; batches {batches}\n"
             f"worker log:\n{worker.log()[-4000:]}"
         ) from None
 
@@ -224,7 +229,7 @@ def test_it_writes_every_input_row_with_the_models_own_prediction(job_worker, ow
     assert job.status == JobStatus.SUCCEEDED, job.message
     assert job.message == f"6,000 rows predicted into {output}."
     assert (job.input_rows, job.output_rows, job.batches_total, job.parallelism) == (6_000, 6_000, 6, 2)
-    assert_output_is_the_input_with_predictions(output, input_table, load_model(tmp_path=tmp_path))
+    assert_output_is_the_input_with_predictions(output, input_table, load_model(tmp_path))
     batches = list(job.batches.order_by("index"))
     assert [(b.index, b.rows, b.status, b.attempts) for b in batches] == [
         (i, 1_000, BatchStatus.SUCCEEDED, 1) for i in range(6)
@@ -330,7 +335,7 @@ def test_it_realigns_rows_returned_shuffled_with_their_index(job_worker, owner, 
 
     assert job.status == JobStatus.SUCCEEDED, job.message
     assert job.output_rows == 3_000
-    assert_output_is_the_input_with_predictions(output, input_table, load_model(body, tmp_path))
+    assert_output_is_the_input_with_predictions(output, input_table, load_model(tmp_path, body))
     logs = list(BatchAttempt.objects.filter(batch__job=job).values_list("log", flat=True))
     assert len(logs) == 3
     assert all("realigned" in log for log in logs), logs
@@ -364,7 +369,7 @@ def test_it_caps_the_log_of_a_model_that_prints_50_mb_and_still_succeeds(job_wor
     job = wait_until_done(trigger(config, owner, input_table, output), job_worker)
 
     assert job.status == JobStatus.SUCCEEDED, job.message
-    assert_output_is_the_input_with_predictions(output, input_table, load_model(body, tmp_path))
+    assert_output_is_the_input_with_predictions(output, input_table, load_model(tmp_path, body))
     logs = list(BatchAttempt.objects.filter(batch__job=job).values_list("log", flat=True))
     assert len(logs) == 3
     for log in logs:
@@ -394,7 +399,7 @@ def test_it_finishes_the_job_when_the_worker_process_running_a_batch_is_killed(j
 
     assert job.status == JobStatus.SUCCEEDED, job.message
     assert job.output_rows == 6_000
-    assert_output_is_the_input_with_predictions(output, input_table, load_model(body, tmp_path))
+    assert_output_is_the_input_with_predictions(output, input_table, load_model(tmp_path, body))
     killed = job.batches.get(pk=running.pk)
     assert (killed.status, killed.attempts) == (BatchStatus.SUCCEEDED, 2)
     assert killed.worker_pid != running.worker_pid
@@ -489,7 +494,7 @@ def test_it_retries_only_the_failed_batches_and_then_commits(job_worker, owner, 
 
     assert job.status == JobStatus.SUCCEEDED, job.message
     assert job.message == f"6,000 rows predicted into {output}."
-    assert_output_is_the_input_with_predictions(output, input_table, load_model(body, tmp_path))
+    assert_output_is_the_input_with_predictions(output, input_table, load_model(tmp_path, body))
     tries = {b.index: list(b.attempt_log.values_list("number", "status")) for b in job.batches.order_by("index")}
     ran_once = [(1, BatchStatus.SUCCEEDED)]
     ran_again = [(2, BatchStatus.SUCCEEDED), (1, BatchStatus.FAILED)]  # newest first

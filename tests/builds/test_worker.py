@@ -21,7 +21,7 @@ def client_and_model():
     return client, MLModelFactory(model_id="worker-model", team=team)
 
 
-def test_a_worker_verifies_an_uploaded_build(celery_worker_process, client_and_model):
+def test_a_worker_verifies_an_uploaded_build(job_worker, client_and_model):
     client, model = client_and_model
     response = client.post(
         f"/api/v1/models/{model.model_id}/builds/",
@@ -42,7 +42,7 @@ def test_a_worker_verifies_an_uploaded_build(celery_worker_process, client_and_m
     ]
 
 
-def test_a_worker_fails_a_broken_build_with_the_reason(celery_worker_process, client_and_model):
+def test_a_worker_fails_a_broken_build_with_the_reason(job_worker, client_and_model):
     client, model = client_and_model
     response = client.post(
         f"/api/v1/models/{model.model_id}/builds/",
@@ -57,4 +57,4 @@ def test_a_worker_fails_a_broken_build_with_the_reason(celery_worker_process, cl
     )
     assert build.status == BuildStatus.FAILED
     assert "RuntimeError: weights missing" in build.log
-    assert celery_worker_process.poll() is None  # the worker lives on
+    assert job_worker.poll() is None  # the worker lives on

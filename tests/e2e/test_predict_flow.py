@@ -1,0 +1,51 @@
+"""In a browser, with a real worker: the PREDICT tab's Check, then Trigger Batch Job; the job page
+moves from queued/running to succeeded without a reload and shows the rows."""
+
+import io
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from playwright.sync_api import expect
+
+from batchjobs import tables
+from batchjobs.models import BatchJob
+from tests.e2e.conftest import login
+from tests.e2e.test_batch_config_flow import shot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+@pytest.fixture
+def demo(job_worker):
+    # The live server runs in this process: it must see the worker's catalogs.
+    original = settings.WAREHOUSE_CATALOGS, settings.WAREHOUSE_DEFAULT_CATALOG
+    settings.WAREHOUSE_CATALOGS, settings.WAREHOUSE_DEFAULT_CATALOG = job_worker.catalogs, "prod"
+    call_command("load_demo", stdout=io.StringIO())
+    yield (settings.DATA_DIR / "demo_password").read_text()
+    settings.WAREHOUSE_CATALOGS, settings.WAREHOUSE_DEFAULT_CATALOG = original
+
+
+def test_trigger_the_demo_job_and_watch_it_succeed(page, demo):
+    login(page, "demo", demo)
+    page.goto("/models/ds-premium-fraud-detection/predict/")
+    page.fill("#id_input_table", "prod.fraud_in_premium_model.input")
+    page.fill("#id_output_table", "prod.fraud_in_premium_model.scores_e2e")
+    page.click("button[value=check]")
+    expect(page.locator("#check-ok")).to_contain_text("prod.fraud_in_premium_model.input has 100,000 rows")
+    shot(page, "50-predict-checked")
+    page.click("button[value=trigger]")
+    page.wait_for_url("**/batch/*/")
+    job = BatchJob.objects.get()
+    expect(page.locator(".status-line")).to_contain_text("Succeeded", timeout=90_000)  # polled, no reload by us
+    expect(page.locator("#job-live")).to_contain_text("100,000 of 100,000")
+    expect(page.locator("#job-live")).to_contain_text("rows predicted into prod.fraud_in_premium_model.scores_e2e")
+    shot(page, "51-job-succeeded")
+    job.refresh_from_db()
+    assert (job.status, job.output_rows) == ("succeeded", 100_000)
+    catalog, name = tables.resolve("prod.fraud_in_premium_model.scores_e2e")
+    assert catalog.row_count(name) == 100_000
+    assert {"fraud_probability", "is_fraud"} <= {c.name for c in catalog.columns(name)}
+    page.locator("#job-live a", has_text="scores_e2e").click()
+    expect(page.locator("h1")).to_have_text("prod.fraud_in_premium_model.scores_e2e")
+    assert page.dialogs == []
