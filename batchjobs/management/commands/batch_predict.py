@@ -1,13 +1,11 @@
 import time
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.http import Http404
 
 from batchjobs import services
 from batchjobs.choices import JOB_ACTIVE, JobStatus
-from builds import selectors
+from builds.management.lookup import user_and_model
 
 
 class Command(BaseCommand):
@@ -22,14 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=int, default=24 * 3600)
 
     def handle(self, *args, model_id, input_table, output_table, user, wait, timeout, **options):
-        try:
-            user = get_user_model().objects.get(username=user)
-        except get_user_model().DoesNotExist:
-            raise CommandError(f"--user: no user named {user!r}") from None
-        try:
-            model = selectors.model_get(user=user, model_id=model_id)
-        except Http404:
-            raise CommandError(f"model_id: {user.username} can see no model named {model_id!r}") from None
+        user, model = user_and_model(user, model_id)
         try:
             job = services.job_trigger(
                 model=model, input_table=input_table, output_table=output_table, requested_by=user

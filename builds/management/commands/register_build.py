@@ -1,12 +1,12 @@
 import time
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from builds import selectors, services
+from builds import services
 from builds.choices import BuildStatus
+from builds.management.lookup import user_and_model
 
 
 class Command(BaseCommand):
@@ -21,14 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=int, default=900)
 
     def handle(self, *args, model_id, artifact, entrypoint, user, wait, timeout, **options):
-        try:
-            user = get_user_model().objects.get(username=user)
-        except get_user_model().DoesNotExist:
-            raise CommandError(f"--user: no user named {user!r}") from None
-        try:
-            model = selectors.model_get(user=user, model_id=model_id)
-        except Exception:
-            raise CommandError(f"model_id: {user.username} can see no model named {model_id!r}") from None
+        user, model = user_and_model(user, model_id)
         if not artifact.is_file():
             raise CommandError(f"artifact: {artifact} is not a file")
         try:
