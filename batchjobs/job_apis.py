@@ -91,6 +91,18 @@ class TriggerSerializer(serializers.Serializer):
     output_table = serializers.CharField(max_length=200, allow_blank=True)
 
 
+def _trigger_arguments(request: Request) -> dict:
+    """model, input_table and output_table from a trigger or check request (the model: visible ones)."""
+    data = TriggerSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    model = build_selectors.model_get(user=request.user, model_id=data.validated_data["model_id"])
+    return {
+        "model": model,
+        "input_table": data.validated_data["input_table"],
+        "output_table": data.validated_data["output_table"],
+    }
+
+
 class BatchJobListApi(GenericAPIView):
     serializer_class = BatchJobSerializer
 
@@ -107,15 +119,7 @@ class BatchJobListApi(GenericAPIView):
 
     @extend_schema(request=TriggerSerializer, responses={201: BatchJobSerializer})
     def post(self, request: Request) -> Response:
-        data = TriggerSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        model = build_selectors.model_get(user=request.user, model_id=data.validated_data["model_id"])
-        job = services.job_trigger(
-            model=model,
-            input_table=data.validated_data["input_table"],
-            output_table=data.validated_data["output_table"],
-            requested_by=request.user,
-        )
+        job = services.job_trigger(requested_by=request.user, **_trigger_arguments(request))
         return _job_response(request, job, status.HTTP_201_CREATED)
 
 
@@ -126,14 +130,7 @@ class BatchJobCheckApi(GenericAPIView):
 
     @extend_schema(request=TriggerSerializer)
     def post(self, request: Request) -> Response:
-        data = TriggerSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        model = build_selectors.model_get(user=request.user, model_id=data.validated_data["model_id"])
-        check = services.job_preflight(
-            model=model,
-            input_table=data.validated_data["input_table"],
-            output_table=data.validated_data["output_table"],
-        )
+        check = services.job_preflight(**_trigger_arguments(request))
         if not check.ok:
             return Response({"errors": check.errors}, status=status.HTTP_400_BAD_REQUEST)
         return Response(
@@ -153,28 +150,31 @@ class BatchJobDetailApi(GenericAPIView):
         return _job_response(request, selectors.job_get(user=request.user, job_id=job_id))
 
 
-class BatchJobCancelApi(GenericAPIView):
+class _JobActionApi(GenericAPIView):
+    """POST an action on a job: 200 with the job, or 409 when its state does not allow it."""
+
     serializer_class = BatchJobSerializer
+
+    def act(self, request: Request, job: BatchJob) -> BatchJob:
+        raise NotImplementedError
 
     def post(self, request: Request, job_id) -> Response:
         job = selectors.job_get(user=request.user, job_id=job_id)
         try:
-            job = services.job_cancel(job=job)
+            job = self.act(request, job)
         except ValidationError as exc:
             return Response({"errors": exc.message_dict}, status=status.HTTP_409_CONFLICT)
         return _job_response(request, job)
 
 
-class BatchJobRetryApi(GenericAPIView):
-    serializer_class = BatchJobSerializer
+class BatchJobCancelApi(_JobActionApi):
+    def act(self, request: Request, job: BatchJob) -> BatchJob:
+        return services.job_cancel(job=job)
 
-    def post(self, request: Request, job_id) -> Response:
-        job = selectors.job_get(user=request.user, job_id=job_id)
-        try:
-            job = services.job_retry(job=job, requested_by=request.user)
-        except ValidationError as exc:
-            return Response({"errors": exc.message_dict}, status=status.HTTP_409_CONFLICT)
-        return _job_response(request, job)
+
+class BatchJobRetryApi(_JobActionApi):
+    def act(self, request: Request, job: BatchJob) -> BatchJob:
+        return services.job_retry(job=job, requested_by=request.user)
 
 
 class BatchSerializer(serializers.ModelSerializer):
