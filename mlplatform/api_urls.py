@@ -1,12 +1,14 @@
 """/api/v1/: every app's API under one namespace, and a browsable root."""
 
 from django.urls import include, path
+from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 
+@extend_schema(exclude=True)
 @api_view(["GET"])
 def api_root(request: Request) -> Response:
     """ML Platform — Batch Prediction, REST API v1. The OpenAPI 3 schema is at /api/schema/."""
