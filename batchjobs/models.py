@@ -71,6 +71,7 @@ class Batch(models.Model):
     status = models.CharField(max_length=16, choices=BatchStatus, default=BatchStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="when it was last sent to a worker")
     worker = models.CharField(max_length=255, blank=True, help_text="host and process running it")
     worker_pid = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True)

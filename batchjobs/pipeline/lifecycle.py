@@ -93,7 +93,9 @@ def feed(job_id) -> int:
         ids = list(
             job.batches.filter(status=BatchStatus.PENDING).order_by("index").values_list("pk", flat=True)[:slots]
         )
-        Batch.objects.filter(pk__in=ids, status=BatchStatus.PENDING).update(status=BatchStatus.QUEUED)
+        Batch.objects.filter(pk__in=ids, status=BatchStatus.PENDING).update(
+            status=BatchStatus.QUEUED, queued_at=timezone.now()
+        )
         for batch_id in ids:
             dispatch.send_predict(batch_id, queue)
         return len(ids)

@@ -43,7 +43,7 @@ def reap() -> dict[str, int]:
         if batch.attempts < settings.MAX_BATCH_ATTEMPTS and batch.job.status == JobStatus.RUNNING:
             with transaction.atomic():
                 taken = Batch.objects.filter(pk=batch.pk, status=BatchStatus.RUNNING, attempts=batch.attempts).update(
-                    status=BatchStatus.QUEUED, lease_expires_at=None
+                    status=BatchStatus.QUEUED, lease_expires_at=None, queued_at=now
                 )
                 if taken:
                     dispatch.send_predict(batch.pk, batch.job.batch_config.instance_type.queue)
@@ -91,6 +91,17 @@ def reap() -> dict[str, int]:
     for job in stale.filter(phase=JobPhase.COMMITTING):
         lifecycle.dispatch_commit(job.pk)
         counts["resent"] += 1
+    # A batch sent long ago and never claimed: its message may be lost. Sending it again is safe
+    # (the claim is a conditional UPDATE), and queued_at moves on so it is not sent every round.
+    for batch in Batch.objects.filter(
+        status=BatchStatus.QUEUED, queued_at__lt=lost, job__status=JobStatus.RUNNING
+    ).select_related("job__batch_config__instance_type"):
+        with transaction.atomic():
+            if Batch.objects.filter(pk=batch.pk, status=BatchStatus.QUEUED, queued_at=batch.queued_at).update(
+                queued_at=now
+            ):
+                dispatch.send_predict(batch.pk, batch.job.batch_config.instance_type.queue)
+                counts["resent"] += 1
     for job in BatchJob.objects.filter(status=JobStatus.RUNNING, phase=JobPhase.PREDICTING):
         lifecycle.after_batch(job.pk)  # a lost message between two batches is found again here
 

@@ -417,3 +417,24 @@ def test_try_on_100_rows_shows_predictions_speed_and_memory(config, ml_model):
     with pytest.raises(ValidationError) as refused:
         services.job_try(model=ml_model, input_table="prod.t.missing")
     assert "does not exist" in refused.value.message_dict["input_table"][0]
+
+
+def test_the_reaper_sends_again_a_batch_whose_message_was_lost(
+    config, ml_model, user, django_capture_on_commit_callbacks
+):
+    make_input("prod.t.input", 1_000)
+    job = trigger(ml_model, user, "prod.t.input")
+    lifecycle.jobs_admit()
+    extract.job_extract(job.pk)
+    batch = job.batches.get()
+    assert batch.status == BatchStatus.QUEUED and batch.queued_at is not None
+    assert reaper.reap()["resent"] == 0  # just sent: no reason to think it lost
+    Batch.objects.filter(pk=batch.pk).update(queued_at=timezone.now() - timedelta(minutes=5))
+    with django_capture_on_commit_callbacks() as sent:
+        assert reaper.reap()["resent"] == 1
+    assert len(sent) >= 1
+    batch.refresh_from_db()
+    assert (timezone.now() - batch.queued_at).total_seconds() < 5  # not sent again every round
+    assert reaper.reap()["resent"] == 0
+    assert predict.batch_predict(batch.pk) is True  # the resent message runs it, once
+    assert predict.batch_predict(batch.pk) is False
