@@ -29,3 +29,17 @@ class PredictForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "prod.schema.new_output_table", "spellcheck": "false"}),
         help_text="A new table: the input rows joined with their predictions. It must not exist yet.",
     )
+
+
+class EventFilterForm(forms.Form):
+    evid = forms.TypedChoiceField(
+        label="Event",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "All"), (402, "402 start"), (400, "400 success"), (401, "401 failure")],
+    )
+    model_id = forms.CharField(label="Model", required=False, max_length=63)
+    job_id = forms.CharField(label="Job id", required=False, max_length=36)
+    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))

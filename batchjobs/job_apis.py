@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -243,11 +245,27 @@ class EventSerializer(serializers.ModelSerializer):
         ]
 
 
+def _date(request: Request, name: str):
+    value = request.query_params.get(name, "")
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError({name: [f"{name} must be a date like 2026-11-27."]}) from None
+
+
 class EventListApi(GenericAPIView):
     serializer_class = EventSerializer
 
     @extend_schema(
-        parameters=[OpenApiParameter("evid", int), OpenApiParameter("model_id", str), OpenApiParameter("job_id", str)]
+        parameters=[
+            OpenApiParameter("evid", int),
+            OpenApiParameter("model_id", str),
+            OpenApiParameter("job_id", str),
+            OpenApiParameter("since", str),
+            OpenApiParameter("until", str),
+        ]
     )
     def get(self, request: Request) -> Response:
         evid = request.query_params.get("evid", "")
@@ -258,6 +276,8 @@ class EventListApi(GenericAPIView):
             evid=int(evid) if evid else None,
             model_id=request.query_params.get("model_id", ""),
             job_id=request.query_params.get("job_id", ""),
+            since=_date(request, "since"),
+            until=_date(request, "until"),
         )
         page = self.paginate_queryset(events)
         return self.get_paginated_response(EventSerializer(page, many=True).data)

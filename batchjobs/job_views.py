@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from batchjobs import selectors, services, tables
 from batchjobs.choices import JOB_ACTIVE, JobStatus
-from batchjobs.forms import PredictForm
+from batchjobs.forms import EventFilterForm, PredictForm
 from batchjobs.pipeline.lifecycle import queue_positions
 from builds import selectors as build_selectors
 from mlplatform.forms import add_service_errors
@@ -161,3 +161,22 @@ def job_retry(request: HttpRequest, job_id) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
     return redirect(job_url(job))
+
+
+def event_list(request: HttpRequest) -> HttpResponse:
+    """Events users query to find a job: 402 start, 400 success, 401 failure."""
+    form = EventFilterForm(request.GET or None)
+    events = selectors.event_list(user=request.user).none()
+    if form.is_valid() or not request.GET:
+        filters = {k: v for k, v in (form.cleaned_data if request.GET else {}).items() if v}
+        try:
+            events = selectors.event_list(user=request.user, **filters)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode()}
+    if request.htmx and request.htmx.target == "event-table":
+        return render(request, "batchjobs/event_list.html#event-table", context)
+    return render(request, "batchjobs/event_list.html", context)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import date
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet, Sum
@@ -55,12 +58,27 @@ def attempt_list(*, job: BatchJob, index: int | None = None) -> QuerySet[BatchAt
     return attempts.order_by("batch__index", "-number")
 
 
-def event_list(*, user: AbstractBaseUser, evid: int | None = None, model_id: str = "", job_id: str = "") -> QuerySet:
+def event_list(
+    *,
+    user: AbstractBaseUser,
+    evid: int | None = None,
+    model_id: str = "",
+    job_id: str = "",
+    since: date | None = None,
+    until: date | None = None,
+) -> QuerySet[JobEvent]:
     events = _visible(JobEvent.objects.select_related("job"), user, "job__model__team__in")
     if evid:
         events = events.filter(evid=evid)
     if model_id:
         events = events.filter(model_id=model_id)
     if job_id:
-        events = events.filter(job_id=job_id)
-    return events
+        try:
+            events = events.filter(job_id=uuid.UUID(job_id))
+        except ValueError:
+            raise ValidationError({"job_id": ["job_id must be a job's full id (a UUID)."]}) from None
+    if since:
+        events = events.filter(date_created__date__gte=since)
+    if until:
+        events = events.filter(date_created__date__lte=until)
+    return events.order_by("-date_created", "-id")

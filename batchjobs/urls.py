@@ -10,6 +10,7 @@ urlpatterns = [
     path("batch/<uuid:job_id>/", job_views.job_detail, name="job-detail"),
     path("batch/<uuid:job_id>/cancel/", job_views.job_cancel, name="job-cancel"),
     path("batch/<uuid:job_id>/retry/", job_views.job_retry, name="job-retry"),
+    path("events/", job_views.event_list, name="events"),
     path("models/<slug:model_id>/predict/", job_views.model_predict, name="model-predict"),
     path("models/<slug:model_id>/jobs/", job_views.model_jobs, name="model-jobs"),
     path("tables/", views.table_list, name="tables"),
