@@ -16,6 +16,7 @@ from batchjobs import selectors, services, tables
 from batchjobs.choices import JOB_ACTIVE, JobStatus
 from batchjobs.forms import EventFilterForm, PredictForm
 from batchjobs.pipeline.lifecycle import queue_positions
+from builds import envmask
 from builds import selectors as build_selectors
 from mlplatform.forms import add_service_errors
 
@@ -132,6 +133,7 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
         "counts": selectors.batch_counts(job),
         "batches": selectors.batch_list(job=job)[:500],
         "events": job.events.all(),
+        "config_env": envmask.masked(job.batch_config.env),
         "polling": job.status in JOB_ACTIVE,
     }
     if request.htmx and request.htmx.target == "job-live":

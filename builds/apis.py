@@ -10,7 +10,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from builds import selectors, services
+from builds import envmask, selectors, services
 from builds.choices import Processes
 from builds.models import BatchConfig, Build, InstanceType, MLModel
 
@@ -21,7 +21,15 @@ class InstanceTypeSerializer(serializers.ModelSerializer):
         fields = ["name", "vcpus", "memory_mib", "queue", "description"]
 
 
+class MaskedEnvField(serializers.DictField):
+    """Values of secret-looking names (KEY, TOKEN, SECRET, PASSWORD) are never sent back."""
+
+    def to_representation(self, value):
+        return envmask.masked(value or {})
+
+
 class BatchConfigSerializer(serializers.ModelSerializer):
+    env = MaskedEnvField(read_only=True)
     build_id = serializers.UUIDField(source="build.id", read_only=True)
     build_number = serializers.IntegerField(source="build.number", read_only=True)
     instance_type = serializers.CharField(source="instance_type.name")

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from builds import tasks
+from builds import envmask, tasks
 from builds.choices import BuildStatus, Processes
 from builds.models import BatchConfig, Build, InstanceType, MLModel, model_id_validator
 from builds.runtime import artifacts
@@ -121,7 +121,12 @@ def batch_config_set(
         errors["instance_type"] = ["Choose one of the available instance types."]
     if processes not in Processes.values:
         errors["processes"] = [f"Number of processes must be ONE or ALL, not {processes!r}."]
-    if env_errors := _env_errors(env):
+    missing: list[str] = []
+    if isinstance(env, dict):  # a masked value sent back unchanged keeps the saved one
+        active = BatchConfig.objects.filter(model_id=build.model_id, is_active=True).first()
+        env, missing = envmask.unmasked(env, active.env if active else {})
+    env_errors = _env_errors(env) + [f"Give a value for {name}: it has none saved yet." for name in missing]
+    if env_errors:
         errors["env"] = env_errors
     if errors:
         raise ValidationError(errors)

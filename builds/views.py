@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
-from builds import selectors, services
+from builds import envmask, selectors, services
 from builds.choices import BuildStatus
 from builds.forms import BatchConfigForm, BuildUploadForm, ModelCreateForm
 from mlplatform.forms import add_service_errors
@@ -128,7 +128,7 @@ def batch_config_edit(request: HttpRequest, build_id) -> HttpResponse:
                 "instance_type": current.instance_type,
                 "processes": current.processes,
             }
-        form = BatchConfigForm(initial=initial, initial_env=current.env if current else {})
+        form = BatchConfigForm(initial=initial, initial_env=envmask.masked(current.env) if current else {})
     context = {"build": build, "model": build.model, "form": form, "current": current}
     if request.htmx:
         return render(request, "builds/batch_config_form.html#config-form", context)
