@@ -15,6 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from batchjobs import selectors, services, tables
 from batchjobs.choices import JOB_ACTIVE, JobStatus
 from batchjobs.forms import EventFilterForm, PredictForm
+from batchjobs.models import JobEvent
 from batchjobs.pipeline.lifecycle import queue_positions
 from builds import envmask
 from builds import selectors as build_selectors
@@ -167,12 +168,11 @@ def job_retry(request: HttpRequest, job_id) -> HttpResponse:
 
 def event_list(request: HttpRequest) -> HttpResponse:
     """Events users query to find a job: 402 start, 400 success, 401 failure."""
-    form = EventFilterForm(request.GET or None)
-    events = selectors.event_list(user=request.user).none()
-    if form.is_valid() or not request.GET:
-        filters = {k: v for k, v in (form.cleaned_data if request.GET else {}).items() if v}
+    form = EventFilterForm(request.GET)  # every filter is optional: no filter lists every event
+    events = JobEvent.objects.none()
+    if form.is_valid():
         try:
-            events = selectors.event_list(user=request.user, **filters)
+            events = selectors.event_list(user=request.user, **{k: v for k, v in form.cleaned_data.items() if v})
         except ValidationError as exc:
             add_service_errors(form, exc)
     page = Paginator(events, 50).get_page(request.GET.get("page"))

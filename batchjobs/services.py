@@ -261,10 +261,8 @@ def job_try(*, model: MLModel, input_table: str) -> TrialResult:
     try:
         pq.write_table(head, workdir / "input.parquet")
         local = artifacts.materialize(build_id=str(build.id), kind=build.artifact_kind, relative=build.artifact_path)
-        job = BatchJob(build=build, batch_config=config, parallelism=parallelism_for(config))
-        with ModelProcess(
-            env=config.env, workdir=workdir, memory_mb=predict.memory_limit_mb(job), log_cap=64 * 1024
-        ) as process:
+        memory_mb = predict.memory_limit_mb(config, parallelism_for(config))
+        with ModelProcess(env=config.env, workdir=workdir, memory_mb=memory_mb, log_cap=64 * 1024) as process:
             load = process.call(
                 {"op": "load", "kind": build.artifact_kind, "path": str(local.path), "entrypoint": build.entrypoint},
                 timeout=120,
@@ -275,7 +273,7 @@ def job_try(*, model: MLModel, input_table: str) -> TrialResult:
                     "input": str(workdir / "input.parquet"),
                     "output": str(workdir / "output.parquet"),
                     "max_row_bytes": settings.MAX_ROW_BYTES,
-                    "types": predict.prediction_types(job),
+                    "types": predict.prediction_types(build),
                 },
                 timeout=120,
             )

@@ -20,6 +20,7 @@ from django.utils import timezone
 from batchjobs.choices import BatchStatus, JobStatus
 from batchjobs.models import Batch, BatchAttempt, BatchJob
 from batchjobs.pipeline import lifecycle, staging
+from builds.models import BatchConfig, Build
 from builds.runtime import artifacts
 from builds.runtime.process import ModelProcess, ModelProcessError
 from mlplatform.sdk import TYPES
@@ -50,31 +51,36 @@ def _close_loaded() -> None:
 atexit.register(_close_loaded)
 
 
-def model_threads(job: BatchJob) -> int:
+def model_threads(config: BatchConfig, parallelism: int) -> int:
     """Threads for numerical libraries in one model process: its share of the instance's vCPUs."""
-    return max(1, job.batch_config.instance_type.vcpus // max(job.parallelism, 1))
+    return max(1, config.instance_type.vcpus // max(parallelism, 1))
 
 
-def memory_limit_mb(job: BatchJob) -> int:
+def memory_limit_mb(config: BatchConfig, parallelism: int) -> int:
     """Each model process's share of the instance type's memory."""
-    return max(256, job.batch_config.instance_type.memory_mib // max(job.parallelism, 1))
+    return max(256, config.instance_type.memory_mib // max(parallelism, 1))
 
 
 def model_process(job: BatchJob) -> ModelProcess:
     """The loaded model for this job's build and config: reused, or started and loaded now."""
     global _loaded
     config = job.batch_config
-    key = (str(job.build_id), config.pk, memory_limit_mb(job), model_threads(job))
+    key = (
+        str(job.build_id),
+        config.pk,
+        memory_limit_mb(config, job.parallelism),
+        model_threads(config, job.parallelism),
+    )
     if _loaded is not None and _loaded.key == key and _loaded.process.alive:
         return _loaded.process
     _close_loaded()
     build = job.build
     local = artifacts.materialize(build_id=str(build.id), kind=build.artifact_kind, relative=build.artifact_path)
     workdir = settings.DATA_DIR / "work" / f"model-{os.getpid()}"
-    threads = str(model_threads(job))
+    threads = str(model_threads(config, job.parallelism))
     env = {"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, **config.env}
     process = ModelProcess(
-        env=env, workdir=workdir, memory_mb=memory_limit_mb(job), log_cap=settings.LOG_CAP_BYTES
+        env=env, workdir=workdir, memory_mb=memory_limit_mb(config, job.parallelism), log_cap=settings.LOG_CAP_BYTES
     ).start()
     try:
         process.call(
@@ -88,8 +94,8 @@ def model_process(job: BatchJob) -> ModelProcess:
     return process
 
 
-def prediction_types(job: BatchJob) -> dict[str, str]:
-    return {p["name"]: TYPES[p["type"]] for p in job.build.schema["predictions"]}
+def prediction_types(build: Build) -> dict[str, str]:
+    return {p["name"]: TYPES[p["type"]] for p in build.schema["predictions"]}
 
 
 def batch_predict(batch_id: int) -> bool:
@@ -125,7 +131,7 @@ def batch_predict(batch_id: int) -> bool:
                     "input": local_in,
                     "output": local_out,
                     "max_row_bytes": settings.MAX_ROW_BYTES,
-                    "types": prediction_types(job),
+                    "types": prediction_types(job.build),
                 },
                 timeout=settings.PREDICT_TIMEOUT_S,
                 on_wait=lambda: _heartbeat(batch),
