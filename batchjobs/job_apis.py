@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time
 
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from batchjobs import selectors, services
+from batchjobs import cloudwatch, selectors, services
 from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
-from batchjobs.pipeline.lifecycle import queue_positions
 from builds import selectors as build_selectors
 
 
@@ -65,7 +65,7 @@ class BatchJobSerializer(serializers.ModelSerializer):
         ]
 
     def get_queue_position(self, job: BatchJob) -> int | None:
-        return self.context.get("positions", {}).get(job.pk)
+        return getattr(job, "queue_position", None)
 
     def get_url(self, job: BatchJob) -> str:
         return self._absolute(reverse("batchjobs:job-detail", args=[job.pk]))
@@ -74,7 +74,7 @@ class BatchJobSerializer(serializers.ModelSerializer):
         return self._absolute(reverse("api:batch-job-logs", args=[job.pk]))
 
     def get_cloudwatch_url(self, job: BatchJob) -> str | None:
-        return None  # set when CLOUDWATCH_LOG_GROUP is configured (job logs shipping)
+        return cloudwatch.job_url(job.pk)
 
     def _absolute(self, path: str) -> str:
         request = self.context.get("request")
@@ -83,8 +83,7 @@ class BatchJobSerializer(serializers.ModelSerializer):
 
 def _job_response(request: Request, job: BatchJob, code: int = status.HTTP_200_OK) -> Response:
     job = selectors.job_get(user=request.user, job_id=job.pk)
-    context = {"request": request, "positions": queue_positions([job.pk])}
-    return Response(BatchJobSerializer(job, context=context).data, status=code)
+    return Response(BatchJobSerializer(job, context={"request": request}).data, status=code)
 
 
 class TriggerSerializer(serializers.Serializer):
@@ -108,16 +107,27 @@ def _trigger_arguments(request: Request) -> dict:
 class BatchJobListApi(GenericAPIView):
     serializer_class = BatchJobSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("model_id", str), OpenApiParameter("status", str)])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("model_id", str),
+            OpenApiParameter("status", str),
+            OpenApiParameter("requested_by", str, description="username of whoever triggered the job"),
+            OpenApiParameter("since", str, description="jobs created on or after this date (2026-11-27)"),
+            OpenApiParameter("job_id_prefix", str, description="the start of a job id"),
+        ]
+    )
     def get(self, request: Request) -> Response:
+        since = _date(request, "since")
         jobs = selectors.job_list(
             user=request.user,
             model_id=request.query_params.get("model_id", ""),
             status=request.query_params.get("status", ""),
+            requested_by=request.query_params.get("requested_by", ""),
+            since=datetime.combine(since, time.min, tzinfo=timezone.get_current_timezone()) if since else None,
+            id_prefix=request.query_params.get("job_id_prefix", ""),
         )
-        page = self.paginate_queryset(jobs)
-        context = {"request": request, "positions": queue_positions([j.pk for j in page])}
-        return self.get_paginated_response(BatchJobSerializer(page, many=True, context=context).data)
+        page = selectors.with_progress(self.paginate_queryset(jobs))
+        return self.get_paginated_response(BatchJobSerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(request=TriggerSerializer, responses={201: BatchJobSerializer})
     def post(self, request: Request) -> Response:
@@ -180,6 +190,11 @@ class BatchJobRetryApi(_JobActionApi):
 
 
 class BatchSerializer(serializers.ModelSerializer):
+    cloudwatch_url = serializers.SerializerMethodField()
+
+    def get_cloudwatch_url(self, batch: Batch) -> str | None:
+        return cloudwatch.batch_url(batch.job_id, batch.index)
+
     class Meta:
         model = Batch
         fields = [
@@ -193,6 +208,7 @@ class BatchSerializer(serializers.ModelSerializer):
             "peak_rss_mib",
             "started_at",
             "finished_at",
+            "cloudwatch_url",
         ]
 
 

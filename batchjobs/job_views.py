@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
-from batchjobs import selectors, services, tables
+from batchjobs import cloudwatch, selectors, services, tables
 from batchjobs.choices import JOB_ACTIVE, JobStatus
-from batchjobs.forms import EventFilterForm, PredictForm
-from batchjobs.models import JobEvent
-from batchjobs.pipeline.lifecycle import queue_positions
+from batchjobs.forms import EventFilterForm, JobFilterForm, PredictForm
+from batchjobs.models import BatchJob, JobEvent
 from builds import envmask
 from builds import selectors as build_selectors
 from mlplatform.forms import add_service_errors
@@ -32,19 +32,18 @@ def suggest_output_table(input_table: str) -> str:
     return f"{name.catalog}.{name.schema}.{name.table[:40]}_predictions_{stamp}"
 
 
-def _with_positions(jobs) -> list:
-    jobs = list(jobs)
-    positions = queue_positions([j.pk for j in jobs if j.status == "queued"])
-    for job in jobs:
-        job.queue_position = positions.get(job.pk)
-    return jobs
-
-
 @require_http_methods(["GET", "POST"])
 def model_predict(request: HttpRequest, model_id: str) -> HttpResponse:
     model = build_selectors.model_get(user=request.user, model_id=model_id)
     config = build_selectors.active_batch_config(model=model)
-    context = {"model": model, "tab": "predict", "active_config": config, "check": None, "trial": None}
+    context = {
+        "model": model,
+        "tab": "predict",
+        "active_config": config,
+        "check": None,
+        "trial": None,
+        "rerun": None,
+    }
     if request.method == "POST":
         form = PredictForm(request.POST)
         action = request.POST.get("action", "trigger")
@@ -65,6 +64,11 @@ def model_predict(request: HttpRequest, model_id: str) -> HttpResponse:
                 add_service_errors(form, exc)
     else:
         input_table = request.GET.get("input_table", "")
+        if request.GET.get("rerun"):  # Re-run from a job page: its input, a fresh output name
+            context["rerun"] = selectors.job_get(user=request.user, job_id=request.GET["rerun"])
+            if context["rerun"].model_id != model.pk:
+                raise Http404("No such batch job for this model.")
+            input_table = context["rerun"].input_table
         form = PredictForm(
             initial={
                 "input_table": input_table,
@@ -72,7 +76,7 @@ def model_predict(request: HttpRequest, model_id: str) -> HttpResponse:
             }
         )
     context["form"] = form
-    context["recent"] = _with_positions(selectors.job_list(user=request.user, model_id=model.model_id)[:5])
+    context["recent"] = selectors.with_progress(selectors.job_list(user=request.user, model_id=model.model_id)[:5])
     if request.htmx:
         return render(request, "batchjobs/model_predict.html#predict-panel", context)
     return render(request, "batchjobs/model_predict.html", context, status=400 if form.errors else 200)
@@ -88,53 +92,85 @@ def job_url(job) -> str:
     return reverse("batchjobs:job-detail", args=[job.pk])
 
 
-def _jobs_page(request: HttpRequest, model_id: str = ""):
-    status = request.GET.get("status", "")
-    jobs = selectors.job_list(user=request.user, model_id=model_id, status=status if status in JobStatus else "")
+def team_usernames(user) -> list[str]:
+    """Who could have triggered the jobs this user sees: their teams' members (everyone, for staff)."""
+    users = get_user_model().objects.filter(is_active=True)
+    if not user.is_staff:
+        users = users.filter(groups__in=user.groups.all())
+    return list(users.order_by("username").values_list("username", flat=True).distinct())
+
+
+def _board(request: HttpRequest, template: str, model=None) -> HttpResponse:
+    """The Batch Jobs board, or the model's JOBS tab (the same board filtered to that model)."""
+    models = [] if model else list(build_selectors.model_list(user=request.user).values_list("model_id", flat=True))
+    form = JobFilterForm(request.GET, models=models, users=team_usernames(request.user))
+    jobs, counts = BatchJob.objects.none(), {}
+    if form.is_valid():
+        filters = form.filters()
+        if model:
+            filters["model_id"] = model.model_id
+        try:
+            jobs = selectors.job_list(user=request.user, **filters)
+            counts = selectors.status_counts(selectors.job_list(user=request.user, **{**filters, "status": ""}))
+        except ValidationError as exc:
+            add_service_errors(form, exc)
     page = Paginator(jobs, 25).get_page(request.GET.get("page"))
-    page.object_list = _with_positions(page.object_list)
-    return page
+    page.object_list = selectors.with_progress(page.object_list)
+    query = request.GET.copy()
+    query.pop("page", None)
+    status_query = query.copy()
+    status_query.pop("status", None)
+    context = {
+        "model": model,
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "status_query": status_query.urlencode(),
+        "chips": [(value, label, counts.get(value, 0)) for value, label in JobStatus.choices],
+        "total": sum(counts.values()),
+        "polling": any(j.status in JOB_ACTIVE for j in page.object_list),
+        "now": timezone.now(),
+    }
+    if model:
+        context.update(tab="jobs", active_config=build_selectors.active_batch_config(model=model))
+    if request.htmx and request.htmx.target == "job-table":
+        response = render(request, f"{template}#job-table", context)
+        return response if context["polling"] else HttpResponseStopPolling(response.content)
+    return render(request, template, context, status=400 if form.errors else 200)
 
 
 def job_board(request: HttpRequest) -> HttpResponse:
-    page = _jobs_page(request)
-    context = {
-        "page": page,
-        "polling": any(j.status in JOB_ACTIVE for j in page.object_list),
-        "statuses": JobStatus.choices,
-    }
-    if request.htmx and request.htmx.target == "job-table":
-        response = render(request, "batchjobs/job_board.html#job-table", context)
-        return response if context["polling"] else HttpResponseStopPolling(response.content)
-    return render(request, "batchjobs/job_board.html", context)
+    return _board(request, "batchjobs/job_board.html")
 
 
 def model_jobs(request: HttpRequest, model_id: str) -> HttpResponse:
     model = build_selectors.model_get(user=request.user, model_id=model_id)
-    page = _jobs_page(request, model.model_id)
-    context = {
-        "model": model,
-        "tab": "jobs",
-        "active_config": build_selectors.active_batch_config(model=model),
-        "page": page,
-        "polling": any(j.status in JOB_ACTIVE for j in page.object_list),
-    }
-    if request.htmx and request.htmx.target == "job-table":
-        response = render(request, "batchjobs/model_jobs.html#job-table", context)
-        return response if context["polling"] else HttpResponseStopPolling(response.content)
-    return render(request, "batchjobs/model_jobs.html", context)
+    return _board(request, "batchjobs/model_jobs.html", model)
+
+
+BATCHES_SHOWN = 500
+LOG_SHOWN = 256 * 1024  # a log page shows this much of each attempt; the raw log has it all
 
 
 def job_detail(request: HttpRequest, job_id) -> HttpResponse:
     job = selectors.job_get(user=request.user, job_id=job_id)
-    job.queue_position = queue_positions([job.pk]).get(job.pk) if job.status == "queued" else None
+    now = timezone.now()
+    batches = list(selectors.batch_list(job=job)[:BATCHES_SHOWN])
+    for batch in batches:
+        batch.cloudwatch_url = cloudwatch.batch_url(job.pk, batch.index)
+    cloudwatch_url = cloudwatch.job_url(job.pk)
     context = {
         "job": job,
         "model": job.model,
         "counts": selectors.batch_counts(job),
-        "batches": selectors.batch_list(job=job)[:500],
+        "batches": batches,
+        "batches_hidden": job.batches_total > len(batches),
         "events": job.events.all(),
         "config_env": envmask.masked(job.batch_config.env),
+        "timeline": selectors.job_timeline(job, now),
+        "speed": selectors.job_speed(job, now),
+        "cloudwatch_url": cloudwatch_url,
+        "logs_url": cloudwatch_url or "#logs-card",
         "polling": job.status in JOB_ACTIVE,
     }
     if request.htmx and request.htmx.target == "job-live":
@@ -144,9 +180,98 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
     return render(request, "batchjobs/job_detail.html", context)
 
 
-@require_POST
+def job_logs(request: HttpRequest, job_id) -> HttpResponse:
+    """What the model printed, per batch and attempt (newest attempt first). Loaded after the job
+    page, so a big log never holds the page up."""
+    job = selectors.job_get(user=request.user, job_id=job_id)
+    batches = list(selectors.batch_list(job=job).values_list("index", "status", "attempts"))
+    chosen = request.GET.get("batch", "")
+    if chosen and not chosen.isdigit():
+        return HttpResponseBadRequest("batch must be a batch index (a whole number).", content_type="text/plain")
+    if chosen:
+        index = int(chosen)
+    else:  # the first failed batch, else the first running one, else the first that ran
+        tried = [b for b in batches if b[2]]
+        index = next(
+            (i for status in ("failed", "running") for i, s, _ in tried if s == status), tried[0][0] if tried else None
+        )
+    attempts = list(selectors.attempt_list(job=job, index=index)) if index is not None else []
+    for attempt in attempts:
+        attempt.shown = attempt.log[:LOG_SHOWN]
+        attempt.clipped = len(attempt.log) > LOG_SHOWN
+    context = {
+        "job": job,
+        "model": job.model,
+        "batches": batches,
+        "index": index,
+        "attempts": attempts,
+        "cloudwatch_url": cloudwatch.batch_url(job.pk, index) if index is not None else None,
+        "shown_kib": LOG_SHOWN // 1024,
+    }
+    if request.htmx:
+        return render(request, "batchjobs/job_logs.html#logs", context)
+    return render(request, "batchjobs/job_logs.html", context)
+
+
+def job_log_raw(request: HttpRequest, job_id, index: int, number: int) -> HttpResponse:
+    """One attempt's whole captured log as plain text."""
+    job = selectors.job_get(user=request.user, job_id=job_id)
+    attempt = selectors.attempt_list(job=job, index=index).filter(number=number).first()
+    if attempt is None:
+        raise Http404("No such attempt.")
+    return HttpResponse(attempt.log, content_type="text/plain; charset=utf-8")
+
+
+def _sentences_cancel(job) -> list[str]:
+    if job.status == JobStatus.QUEUED:
+        return [
+            f"The job leaves the queue (it is #{job.queue_position}) and never starts.",
+            f"No output table is written: {job.output_table} stays free.",
+        ]
+    counts = selectors.batch_counts(job)
+    waiting = counts["pending"] + counts["queued"]
+    return [
+        f"Running batches: {counts['running']:,}. They are stopped, and their model processes are killed.",
+        f"Batches not yet run: {waiting:,}. They never run.",
+        f"Batches already predicted: {counts['succeeded']:,} ({job.rows_done:,} rows). They are discarded: "
+        f"no output table {job.output_table} is written.",
+        "The job ends as Cancelled and its slot goes to the next queued job. This cannot be undone.",
+    ]
+
+
+def _sentences_retry(job) -> list[str]:
+    again = list(job.batches.filter(status__in=["failed", "cancelled"]).values_list("rows", flat=True))
+    return [
+        f"Batches to run again: {len(again):,} ({sum(again):,} rows), the failed and unfinished ones, with the "
+        f"job's own build {job.build.number} and batch config {job.batch_config.deployment_name}.",
+        f"Batches that succeeded: {job.batches_succeeded:,}. They are kept and not run again.",
+        "The job goes back to the queue and starts when a slot is free.",
+        f"If every batch succeeds, the output table {job.output_table} is written with all "
+        f"{job.input_rows or 0:,} rows; if one fails again, the job fails again and writes nothing.",
+    ]
+
+
+def _confirm(request: HttpRequest, job, action: str) -> HttpResponse:
+    """The confirmation for an action: what exactly will happen, and the button that does it."""
+    context = {
+        "job": job,
+        "action": action,
+        "sentences": _sentences_cancel(job) if action == "cancel" else _sentences_retry(job),
+        "post_url": reverse(f"batchjobs:job-{action}", args=[job.pk]),
+    }
+    if request.htmx:
+        return render(request, "batchjobs/job_confirm.html#confirm", context)
+    return render(request, "batchjobs/job_confirm.html", context)
+
+
+@require_http_methods(["GET", "POST"])
 def job_cancel(request: HttpRequest, job_id) -> HttpResponse:
     job = selectors.job_get(user=request.user, job_id=job_id)
+    if request.method == "GET":
+        if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+            messages.info(request, f"The job is {job.get_status_display().lower()}: there is nothing to cancel.")
+            return _back_to(request, job)
+        return _confirm(request, job, "cancel")
     try:
         job = services.job_cancel(job=job)
         messages.success(request, f"Job {job.status}." if job.status == "cancelled" else "Cancelling the job…")
@@ -155,15 +280,24 @@ def job_cancel(request: HttpRequest, job_id) -> HttpResponse:
     return redirect(job_url(job))
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def job_retry(request: HttpRequest, job_id) -> HttpResponse:
     job = selectors.job_get(user=request.user, job_id=job_id)
+    if request.method == "GET":
+        if job.status != JobStatus.FAILED:
+            messages.info(request, f"The job is {job.get_status_display().lower()}: only a failed job can be retried.")
+            return _back_to(request, job)
+        return _confirm(request, job, "retry")
     try:
         job = services.job_retry(job=job, requested_by=request.user)
         messages.success(request, "The failed batches are queued to run again.")
     except ValidationError as exc:
         messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
     return redirect(job_url(job))
+
+
+def _back_to(request: HttpRequest, job) -> HttpResponse:
+    return HttpResponseClientRedirect(job_url(job)) if request.htmx else redirect(job_url(job))
 
 
 def event_list(request: HttpRequest) -> HttpResponse:

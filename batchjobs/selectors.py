@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -12,33 +14,100 @@ from django.http import Http404
 
 from batchjobs.choices import BatchStatus, JobStatus
 from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
+from batchjobs.pipeline.lifecycle import queue_positions
+
+HEX = re.compile(r"[0-9a-f]+")
 
 
 def _visible(queryset: QuerySet, user: AbstractBaseUser, path: str = "model__team__in") -> QuerySet:
     return queryset if user.is_staff else queryset.filter(**{path: user.groups.all()})
 
 
-def job_list(*, user: AbstractBaseUser, model_id: str = "", status: str = "") -> QuerySet[BatchJob]:
-    jobs = BatchJob.objects.select_related("model", "build", "batch_config", "requested_by").annotate(
-        batches_succeeded=Count("batches", filter=Q(batches__status=BatchStatus.SUCCEEDED)),
-        batches_failed=Count("batches", filter=Q(batches__status=BatchStatus.FAILED)),
-        rows_done=Sum("batches__rows", filter=Q(batches__status=BatchStatus.SUCCEEDED)),
-    )
-    jobs = _visible(jobs, user)
+def job_list(
+    *,
+    user: AbstractBaseUser,
+    model_id: str = "",
+    status: str = "",
+    requested_by: str = "",
+    since: datetime | None = None,
+    id_prefix: str = "",
+) -> QuerySet[BatchJob]:
+    """Visible jobs, newest first. Progress is not annotated here (it would aggregate every job's
+    batches before the page is cut): call with_progress() on the jobs actually shown."""
+    jobs = _visible(BatchJob.objects.select_related("model", "build", "batch_config", "requested_by"), user)
     if model_id:
         jobs = jobs.filter(model__model_id=model_id)
     if status:
         if status not in JobStatus.values:
             raise ValidationError({"status": [f"status must be one of {', '.join(JobStatus.values)}."]})
         jobs = jobs.filter(status=status)
+    if requested_by:
+        jobs = jobs.filter(requested_by__username=requested_by)
+    if since:
+        jobs = jobs.filter(created_at__gte=since)
+    if id_prefix:
+        jobs = jobs.filter(id__startswith=clean_id_prefix(id_prefix))
     return jobs.order_by("-created_at", "-id")
+
+
+def clean_id_prefix(value: str) -> str:
+    """The start of a job id as users paste it (any case, with or without dashes), as 1-32 hex digits."""
+    digits = value.strip().lower().replace("-", "")
+    if not digits or len(digits) > 32 or not HEX.fullmatch(digits):
+        raise ValidationError({"job_id": ["A job id (or its start) is hexadecimal digits and dashes, like 3f2a9c1e."]})
+    return digits
+
+
+def status_counts(jobs: QuerySet[BatchJob]) -> dict[str, int]:
+    """How many of these jobs are in each status (one query), for the board's chips."""
+    counts = dict.fromkeys(JobStatus.values, 0)
+    counts.update(jobs.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    return counts
+
+
+def with_progress(jobs) -> list[BatchJob]:
+    """The jobs, each with batches_succeeded/failed/running, rows_done and queue_position: two
+    queries whatever the number of jobs."""
+    jobs = list(jobs)
+    progress = {
+        row["job_id"]: row
+        for row in Batch.objects.filter(job_id__in=[j.pk for j in jobs])
+        .order_by()
+        .values("job_id")
+        .annotate(
+            succeeded=Count("id", filter=Q(status=BatchStatus.SUCCEEDED)),
+            failed=Count("id", filter=Q(status=BatchStatus.FAILED)),
+            running=Count("id", filter=Q(status=BatchStatus.RUNNING)),
+            rows_done=Sum("rows", filter=Q(status=BatchStatus.SUCCEEDED)),
+        )
+    }
+    positions = queue_positions([j.pk for j in jobs if j.status == JobStatus.QUEUED])
+    for job in jobs:
+        row = progress.get(job.pk, {})
+        job.batches_succeeded = row.get("succeeded", 0)
+        job.batches_failed = row.get("failed", 0)
+        job.batches_running = row.get("running", 0)
+        job.rows_done = row.get("rows_done") or 0
+        job.queue_position = positions.get(job.pk)
+        job.progress_percent = _percent(job)
+    return jobs
+
+
+def _percent(job: BatchJob) -> int:
+    """Rows predicted as a whole percentage; 100 only when the job succeeded (a status never lies)."""
+    if job.status == JobStatus.SUCCEEDED:
+        return 100
+    if not job.input_rows:
+        return 0
+    return min(99, job.rows_done * 100 // job.input_rows)
 
 
 def job_get(*, user: AbstractBaseUser, job_id) -> BatchJob:
     try:
-        return job_list(user=user).select_related("batch_config__instance_type", "build__model").get(pk=job_id)
+        job = job_list(user=user).select_related("batch_config__instance_type").get(pk=job_id)
     except (BatchJob.DoesNotExist, ValidationError):
         raise Http404("No such batch job.") from None
+    return with_progress([job])[0]
 
 
 def batch_list(*, job: BatchJob) -> QuerySet[Batch]:
@@ -82,3 +151,63 @@ def event_list(
     if until:
         events = events.filter(date_created__date__lte=until)
     return events.order_by("-date_created", "-id")
+
+
+@dataclass
+class Span:
+    """One step of a job's life on its timeline."""
+
+    label: str
+    seconds: float | None
+    state: str  # done, current, pending, stopped (the job ended in it), skipped
+    note: str = ""
+    width: float = 0.0
+
+
+def job_timeline(job: BatchJob, now: datetime) -> list[Span]:
+    """Time spent queued, extracting, predicting and committing (the current step runs to now)."""
+    # A retried job keeps the input extracted by its first run: it goes from the queue to predicting.
+    reused = bool(job.started_at and job.extracted_at and job.extracted_at < job.started_at)
+    predict_from = job.started_at if reused else job.extracted_at
+    steps = [
+        ("Queued", job.created_at, job.started_at, ""),
+        ("Extracting", job.started_at, predict_from, "input kept from the first run" if reused else ""),
+        ("Predicting", predict_from, job.predicted_at, ""),
+        ("Committing", job.predicted_at, job.finished_at if job.predicted_at else None, ""),
+    ]
+    spans = []
+    for label, start, end, note in steps:
+        if start is None:
+            spans.append(Span(label, None, "pending" if job.is_active else "skipped", note))
+        elif end is None:
+            ended_at = now if job.is_active else (job.finished_at or now)
+            state = "current" if job.is_active else "stopped"
+            spans.append(Span(label, max(0.0, (ended_at - start).total_seconds()), state, note))
+        else:
+            spans.append(Span(label, max(0.0, (end - start).total_seconds()), "done", note))
+    total = sum(s.seconds or 0 for s in spans) or 1
+    for span in spans:
+        span.width = round(max(1.5, 100 * (span.seconds or 0) / total), 1) if span.seconds is not None else 0
+    return spans
+
+
+@dataclass
+class Speed:
+    rows_per_s: float | None
+    eta_s: float | None
+
+
+def job_speed(job: BatchJob, now: datetime) -> Speed:
+    """Rows predicted per second since the job started (batches start while the input is still
+    being extracted), and, while it predicts, the time left at that pace."""
+    began = job.started_at
+    if began is None or not job.rows_done:
+        return Speed(None, None)
+    ended = job.predicted_at or (now if job.is_active else job.finished_at) or now
+    seconds = (ended - began).total_seconds()
+    if seconds <= 0:
+        return Speed(None, None)
+    rate = job.rows_done / seconds
+    left = (job.input_rows or 0) - job.rows_done
+    eta = left / rate if job.status == JobStatus.RUNNING and job.predicted_at is None and left > 0 else None
+    return Speed(rate, eta)

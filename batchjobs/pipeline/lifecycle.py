@@ -70,6 +70,8 @@ def jobs_admit() -> list[str]:
 
 def queue_positions(job_ids: list) -> dict:
     """The 1-based position of each queued job among all queued jobs."""
+    if not job_ids:
+        return {}
     queued = list(
         BatchJob.objects.filter(status=JobStatus.QUEUED).order_by("created_at", "id").values_list("pk", flat=True)
     )
@@ -129,6 +131,10 @@ def dispatch_commit(job_id) -> None:
 def finish(job_id, status: str, *, message: str = "", detail: str = "", output_rows: int | None = None) -> bool:
     """End a running (or cancelling) job: status, event, staging, and a free slot for the queue."""
     now = timezone.now()
+    if status == JobStatus.FAILED and not message.strip():  # the panel's first line is never empty
+        phase = BatchJob.objects.filter(pk=job_id).values_list("phase", flat=True).first()
+        step = JobPhase(phase).label.lower() if phase else "running"
+        message = f"The job failed while {step}; no cause was recorded."
     fields = {
         "status": status,
         "phase": JobPhase.DONE,

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db.models import F, Max
 from django.utils import timezone
 
+from batchjobs import cloudwatch
 from batchjobs.choices import BatchStatus, JobStatus
 from batchjobs.models import Batch, BatchAttempt, BatchJob
 from batchjobs.pipeline import lifecycle, staging
@@ -165,6 +166,15 @@ def batch_predict(batch_id: int) -> bool:
         log=log,
         finished_at=timezone.now(),
     )
+    if cloudwatch.enabled():
+        cloudwatch.ship_batch_log(
+            job_id=job.pk,
+            index=batch.index,
+            attempt=number,
+            log=log,
+            started_at=attempt.started_at,
+            finished_at=timezone.now(),
+        )
     if ended:  # else the reaper took the batch back meanwhile (our lease ran out): its new try decides
         lifecycle.after_batch(job.pk)
     return True

@@ -159,7 +159,8 @@ def test_a_failed_jobs_page_shows_the_message_escaped_with_the_traceback_behind_
     html = web.get(reverse("batchjobs:job-detail", args=[job.pk])).content.decode()
     assert "<img src=x onerror=alert(1)>" not in html
     assert "ValueError: &lt;img src=x onerror=alert(1)&gt;" in html
-    assert 'class="error-panel" hx-disable' in html and "Show More" in html and "Traceback" in html
+    assert 'id="error-panel" role="alert" hx-disable' in html and "Batch Job Message" in html
+    assert "Show More" in html and "Traceback" in html
     assert "Retry failed batches" in html
 
 
