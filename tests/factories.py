@@ -72,3 +72,31 @@ class BatchConfigFactory(factory.django.DjangoModelFactory):
     instance_type = factory.LazyFunction(lambda: InstanceType.objects.get(name="ml.m5.large"))
     processes = "ALL"
     env = factory.LazyFunction(dict)
+
+
+class BatchJobFactory(factory.django.DjangoModelFactory):
+    """A job row as the pipeline leaves it (succeeded by default); nothing is on disk."""
+
+    class Meta:
+        model = "batchjobs.BatchJob"
+
+    batch_config = factory.SubFactory(BatchConfigFactory)
+    model = factory.LazyAttribute(lambda j: j.batch_config.model)
+    build = factory.LazyAttribute(lambda j: j.batch_config.build)
+    status = "succeeded"
+    phase = "done"
+    input_table = "prod.t.input"
+    output_table = factory.Sequence(lambda n: f"prod.out.scores_{n}")
+    input_rows = 2_000
+    batches_total = 2
+
+
+class BatchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "batchjobs.Batch"
+
+    job = factory.SubFactory(BatchJobFactory)
+    index = factory.Sequence(lambda n: n)
+    rows = 1_000
+    status = "succeeded"
+    attempts = 1
