@@ -292,3 +292,23 @@ def test_rerun_of_another_models_job_is_a_404(web, team, config):
     other = job_with_batches(BatchConfigFactory(build=BuildFactory(model__team=team, model__model_id="churn")))
     response = web.get(reverse("batchjobs:model-predict", args=["ds-premium-fraud-detection"]), {"rerun": other.pk})
     assert response.status_code == 404
+
+
+def test_with_cloudwatch_configured_the_panel_batches_and_api_link_to_the_console(web, api, settings, config):
+    job = job_with_batches(config, batches=2, status="failed", message="batch 1 failed")
+    job.batches.filter(index=1).update(status="failed", error="boom")
+    page = web.get(reverse("batchjobs:job-detail", args=[job.pk])).content.decode()
+    assert "console.aws.amazon.com" not in page and 'href="#logs-card"' in page  # in-app logs without the settings
+
+    settings.AWS_REGION, settings.CLOUDWATCH_LOG_GROUP = "eu-west-1", "/mlplatform/jobs"
+    group = (
+        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1"
+        "#logsV2:log-groups/log-group/$252Fmlplatform$252Fjobs"
+    )
+    page = web.get(reverse("batchjobs:job-detail", args=[job.pk])).content.decode()
+    assert f"{group}$3FlogStreamNameFilter$3D{job.pk}$252F" in page  # the error panel: the job's streams
+    assert f"{group}/log-events/{job.pk}$252Fbatch-00001" in page  # the batches table: one stream each
+    body = api.get(f"/api/v1/batch-jobs/{job.pk}/").json()
+    assert body["cloudwatch_url"] == f"{group}$3FlogStreamNameFilter$3D{job.pk}$252F"
+    batches = api.get(f"/api/v1/batch-jobs/{job.pk}/batches/").json()["results"]
+    assert batches[1]["cloudwatch_url"] == f"{group}/log-events/{job.pk}$252Fbatch-00001"
