@@ -113,7 +113,7 @@ class BatchJobListApi(GenericAPIView):
             OpenApiParameter("status", str),
             OpenApiParameter("requested_by", str, description="username of whoever triggered the job"),
             OpenApiParameter("since", str, description="jobs created on or after this date (2026-11-27)"),
-            OpenApiParameter("job_id_prefix", str, description="the start of a job id"),
+            OpenApiParameter("job_id", str, description="a job id or its start (hexadecimal, dashes optional)"),
         ]
     )
     def get(self, request: Request) -> Response:
@@ -124,7 +124,7 @@ class BatchJobListApi(GenericAPIView):
             status=request.query_params.get("status", ""),
             requested_by=request.query_params.get("requested_by", ""),
             since=datetime.combine(since, time.min, tzinfo=timezone.get_current_timezone()) if since else None,
-            id_prefix=request.query_params.get("job_id_prefix", ""),
+            id_prefix=request.query_params.get("job_id", ""),
         )
         page = selectors.with_progress(self.paginate_queryset(jobs))
         return self.get_paginated_response(BatchJobSerializer(page, many=True, context={"request": request}).data)

@@ -312,3 +312,24 @@ def test_with_cloudwatch_configured_the_panel_batches_and_api_link_to_the_consol
     assert body["cloudwatch_url"] == f"{group}$3FlogStreamNameFilter$3D{job.pk}$252F"
     batches = api.get(f"/api/v1/batch-jobs/{job.pk}/batches/").json()["results"]
     assert batches[1]["cloudwatch_url"] == f"{group}/log-events/{job.pk}$252Fbatch-00001"
+
+
+def test_the_job_list_api_filters_like_the_board(api, user, team, config):
+    bob = UserFactory(username="bob", teams=[team])
+    mine = job_with_batches(config, requested_by=user)
+    bobs = job_with_batches(config, requested_by=bob)
+    old = created(job_with_batches(config, requested_by=user), timezone.now() - timedelta(days=40))
+
+    def ids(**params) -> set[str]:
+        response = api.get("/api/v1/batch-jobs/", params)
+        assert response.status_code == 200, response.json()
+        return {job["job_id"] for job in response.json()["results"]}
+
+    assert ids(requested_by="bob") == {str(bobs.pk)}
+    assert ids(since=(timezone.now() - timedelta(days=7)).date().isoformat()) == {str(mine.pk), str(bobs.pk)}
+    assert ids(job_id=str(old.pk)[:8]) == {str(old.pk)}
+    listed = api.get("/api/v1/batch-jobs/", {"requested_by": "bob"}).json()["results"][0]
+    assert (listed["batches_succeeded"], listed["batches_failed"]) == (2, 0)
+    bad = api.get("/api/v1/batch-jobs/", {"job_id": "xyz"})
+    assert bad.status_code == 400 and "job_id" in bad.json()["errors"]
+    assert api.get("/api/v1/batch-jobs/", {"since": "last week"}).json()["errors"]["since"]
