@@ -69,13 +69,14 @@ class BatchPredictor:
             raise ApiError(exc.code, errors) from None
         return json.loads(payload) if payload else None
 
-    def _all(self, path: str, query: dict | None = None) -> list[dict]:
+    def _all(self, path: str, query: dict | None = None, most: int | None = None) -> list[dict]:
         items, offset = [], 0
         while True:
-            page = self._request("GET", path, query={**(query or {}), "limit": 100, "offset": offset})
+            size = 100 if most is None else min(100, most - len(items))
+            page = self._request("GET", path, query={**(query or {}), "limit": size, "offset": offset})
             items += page["results"]
             offset += len(page["results"])
-            if not page.get("next") or not page["results"]:
+            if not page.get("next") or not page["results"] or (most is not None and len(items) >= most):
                 return items
 
     # jobs
@@ -90,8 +91,20 @@ class BatchPredictor:
     def job(self, job_id: str) -> dict:
         return self._request("GET", f"batch-jobs/{job_id}/")
 
-    def jobs(self, model_id: str | None = None, status: str | None = None) -> list[dict]:
-        return self._all("batch-jobs/", {"model_id": model_id, "status": status})
+    def jobs(
+        self,
+        model_id: str | None = None,
+        status: str | None = None,
+        *,
+        requested_by: str | None = None,
+        since: str | None = None,
+        job_id: str | None = None,
+        most: int | None = 100,
+    ) -> list[dict]:
+        """Jobs, newest first, filtered like the board (`since` is a date, `job_id` may be the start
+        of an id); at most `most` of them (None: all)."""
+        query = {"model_id": model_id, "status": status, "requested_by": requested_by, "since": since, "job_id": job_id}
+        return self._all("batch-jobs/", query, most)
 
     def cancel(self, job_id: str) -> dict:
         return self._request("POST", f"batch-jobs/{job_id}/cancel/")

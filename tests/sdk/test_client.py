@@ -21,6 +21,8 @@ def test_the_client_checks_triggers_follows_and_cancels_a_job(client):
     job = client.trigger("ds-premium-fraud-detection", "prod.t.input", "prod.out.c")
     assert job["status"] in {"queued", "running"} and job["output_table"] == "prod.out.c"
     assert [j["job_id"] for j in client.jobs(model_id="ds-premium-fraud-detection")] == [job["job_id"]]
+    assert [j["job_id"] for j in client.jobs(job_id=job["job_id"][:8], requested_by="alice")] == [job["job_id"]]
+    assert client.jobs(requested_by="nobody") == []
     client.cancel(job["job_id"])
     with pytest.raises(BatchJobFailed) as ended:
         client.wait(job["job_id"], poll=0.2, timeout=60)
