@@ -166,17 +166,18 @@ def batch_predict(batch_id: int) -> bool:
         log=log,
         finished_at=timezone.now(),
     )
-    if cloudwatch.enabled():
+    finished = timezone.now()
+    if ended:  # else the reaper took the batch back meanwhile (our lease ran out): its new try decides
+        lifecycle.after_batch(job.pk)
+    if cloudwatch.enabled():  # after the next batch is sent: shipping never holds the job up
         cloudwatch.ship_batch_log(
             job_id=job.pk,
             index=batch.index,
             attempt=number,
             log=log,
             started_at=attempt.started_at,
-            finished_at=timezone.now(),
+            finished_at=finished,
         )
-    if ended:  # else the reaper took the batch back meanwhile (our lease ran out): its new try decides
-        lifecycle.after_batch(job.pk)
     return True
 
 
