@@ -82,12 +82,6 @@ def model_predict(request: HttpRequest, model_id: str) -> HttpResponse:
     return render(request, "batchjobs/model_predict.html", context, status=400 if form.errors else 200)
 
 
-def suggest(request: HttpRequest) -> HttpResponse:
-    """htmx: a fresh output table name for the input table typed so far."""
-    value = suggest_output_table(request.GET.get("input_table", ""))
-    return HttpResponse(value, content_type="text/plain")
-
-
 def job_url(job) -> str:
     return reverse("batchjobs:job-detail", args=[job.pk])
 
@@ -230,11 +224,18 @@ def _sentences_cancel(job) -> list[str]:
         ]
     counts = selectors.batch_counts(job)
     waiting = counts["pending"] + counts["queued"]
+    sentences = []
+    if counts["running"]:
+        sentences.append(f"Running batches: {counts['running']:,}. They are stopped; their model processes are killed.")
+    if waiting:
+        sentences.append(f"Batches not yet run: {waiting:,}. They never run.")
+    if counts["succeeded"]:
+        sentences.append(
+            f"Batches already predicted: {counts['succeeded']:,} ({job.rows_done:,} rows). They are discarded."
+        )
     return [
-        f"Running batches: {counts['running']:,}. They are stopped, and their model processes are killed.",
-        f"Batches not yet run: {waiting:,}. They never run.",
-        f"Batches already predicted: {counts['succeeded']:,} ({job.rows_done:,} rows). They are discarded: "
-        f"no output table {job.output_table} is written.",
+        *sentences,
+        f"No output table is written: {job.output_table} stays free.",
         "The job ends as Cancelled and its slot goes to the next queued job. This cannot be undone.",
     ]
 

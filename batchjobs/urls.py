@@ -6,7 +6,6 @@ app_name = "batchjobs"
 
 urlpatterns = [
     path("batch/", job_views.job_board, name="board"),
-    path("batch/suggest-output/", job_views.suggest, name="suggest-output"),
     path("batch/<uuid:job_id>/", job_views.job_detail, name="job-detail"),
     path("batch/<uuid:job_id>/cancel/", job_views.job_cancel, name="job-cancel"),
     path("batch/<uuid:job_id>/retry/", job_views.job_retry, name="job-retry"),

@@ -120,7 +120,18 @@ def _error_reply(exc: BaseException) -> dict:
         error = "MemoryError: the model ran out of memory (the instance type's memory is the limit)"
     else:
         error = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
-    return {"ok": False, "error": error, "traceback": traceback.format_exc()}
+    return {"ok": False, "error": error, "traceback": _model_traceback(exc)}
+
+
+def _model_traceback(exc: BaseException) -> str:
+    """The traceback from the model's own code down (with any chained causes): the platform's
+    frames above it tell the model's author nothing. A fault in the platform keeps every frame."""
+    report = traceback.TracebackException.from_exception(exc)
+    frames = list(report.stack)
+    while len(frames) > 1 and frames[0].filename == __file__:
+        frames.pop(0)
+    report.stack = traceback.StackSummary.from_list(frames)
+    return "".join(report.format())
 
 
 def _no_new_privileges() -> None:

@@ -260,10 +260,10 @@ def test_cancel_asks_first_and_says_exactly_what_will_happen(web, config):
     job.batches.filter(index=3).update(status="pending")
     url = reverse("batchjobs:job-cancel", args=[job.pk])
     confirm = web.get(url, HTTP_HX_REQUEST="true").content.decode()
-    assert "Running batches: 2. They are stopped" in confirm
+    assert "Running batches: 2. They are stopped; their model processes are killed." in confirm
     assert "Batches not yet run: 1." in confirm
-    assert "Batches already predicted: 1 (1,000 rows). They are discarded" in confirm
-    assert f"no output table {job.output_table} is written" in confirm
+    assert "Batches already predicted: 1 (1,000 rows). They are discarded." in confirm
+    assert f"No output table is written: {job.output_table} stays free." in confirm
     assert BatchJob.objects.get(pk=job.pk).status == "running"  # asking changed nothing
     web.post(url)
     assert BatchJob.objects.get(pk=job.pk).status == "cancelling"

@@ -147,6 +147,7 @@ def test_a_batch_that_raises_fails_the_job_naming_it_and_leaves_no_output(ml_mod
         "batch 1 (1,000 rows): ValueError: bad batch; batch 2 (1,000 rows)"
     )
     assert "Traceback" in job.error_detail and 'raise ValueError("bad batch")' in job.error_detail
+    assert "runtime/child.py" not in job.error_detail  # the traceback starts in the model's code
     assert output_rows("prod.out.scores") is None
     assert job.events.get(evid=401).error == job.message
     assert job.batches.get(index=0).status == BatchStatus.SUCCEEDED

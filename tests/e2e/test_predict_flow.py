@@ -38,7 +38,7 @@ def test_trigger_the_demo_job_and_watch_it_succeed(page, demo):
     page.wait_for_url("**/batch/*/")
     job = BatchJob.objects.get()
     expect(page.locator(".status-line")).to_contain_text("Succeeded", timeout=90_000)  # polled, no reload by us
-    expect(page.locator("#job-live")).to_contain_text("100,000 of 100,000")
+    expect(page.locator("#job-live")).to_contain_text("100,000 / 100,000")
     expect(page.locator("#job-live")).to_contain_text("rows predicted into prod.fraud_in_premium_model.scores_e2e")
     shot(page, "51-job-succeeded")
     job.refresh_from_db()
