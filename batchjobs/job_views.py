@@ -104,11 +104,14 @@ def _board(request: HttpRequest, template: str, model=None) -> HttpResponse:
         if model:
             filters["model_id"] = model.model_id
         try:
-            jobs = selectors.job_list(user=request.user, **filters)
+            jobs = selectors.job_list(user=request.user, **filters).defer("error_detail")
             counts = selectors.status_counts(selectors.job_list(user=request.user, **{**filters, "status": ""}))
         except ValidationError as exc:
             add_service_errors(form, exc)
-    page = Paginator(jobs, 25).get_page(request.GET.get("page"))
+    paginator = Paginator(jobs, 25)
+    if counts:  # the chips' counts already hold the total: no second count(*) over the jobs
+        paginator.count = counts[form.cleaned_data["status"]] if form.cleaned_data["status"] else sum(counts.values())
+    page = paginator.get_page(request.GET.get("page"))
     page.object_list = selectors.with_progress(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)

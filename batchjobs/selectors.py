@@ -35,6 +35,8 @@ def job_list(
     """Visible jobs, newest first. Progress is not annotated here (it would aggregate every job's
     batches before the page is cut): call with_progress() on the jobs actually shown."""
     jobs = _visible(BatchJob.objects.select_related("model", "build", "batch_config", "requested_by"), user)
+    # A list never shows a build's log or schema, nor a config's environment (job_get loads them).
+    jobs = jobs.defer("model__description", "build__log", "build__schema", "batch_config__env")
     if model_id:
         jobs = jobs.filter(model__model_id=model_id)
     if status:
@@ -104,7 +106,7 @@ def _percent(job: BatchJob) -> int:
 
 def job_get(*, user: AbstractBaseUser, job_id) -> BatchJob:
     try:
-        job = job_list(user=user).select_related("batch_config__instance_type").get(pk=job_id)
+        job = job_list(user=user).defer(None).select_related("batch_config__instance_type").get(pk=job_id)
     except (BatchJob.DoesNotExist, ValidationError):
         raise Http404("No such batch job.") from None
     return with_progress([job])[0]
