@@ -48,7 +48,11 @@ def job_list(
     if since:
         jobs = jobs.filter(created_at__gte=since)
     if id_prefix:
-        jobs = jobs.filter(id__startswith=clean_id_prefix(id_prefix))
+        digits = clean_id_prefix(id_prefix)
+        # In the UUID's text form: PostgreSQL compares its uuid as text with dashes.
+        parts = (digits[:8], digits[8:12], digits[12:16], digits[16:20], digits[20:])
+        dashed = "-".join(part for part in parts if part)
+        jobs = jobs.filter(id__startswith=dashed)
     return jobs.order_by("-created_at", "-id")
 
 
