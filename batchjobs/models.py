@@ -48,7 +48,11 @@ class BatchJob(models.Model):
                 fields=["output_table"], condition=Q(status__in=JOB_ACTIVE), name="one_unfinished_job_per_output_table"
             ),
         ]
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            # The board's order: newest first, the id breaking ties (a deep page reads no sort).
+            models.Index(fields=["-created_at", "-id"], name="batchjob_board_order"),
+        ]
 
     def __str__(self) -> str:
         return f"batch job {self.id}"
