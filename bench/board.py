@@ -43,7 +43,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+import pgdb  # bench/pgdb.py, beside this script
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -80,31 +81,7 @@ SETTINGS_ENV = (
 
 def fresh_postgres(url: str) -> str:
     """The database bench_board on the server of ``url``, dropped and created anew: its URL."""
-    import psycopg2
-    from psycopg2 import sql
-
-    conn = psycopg2.connect(url)
-    conn.autocommit = True  # CREATE DATABASE cannot run in a transaction
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(PG_DATABASE)))
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(PG_DATABASE)))
-    finally:
-        conn.close()
-    return urlunsplit(urlsplit(url)._replace(path=f"/{PG_DATABASE}"))
-
-
-def drop_postgres(url: str) -> None:
-    import psycopg2
-    from psycopg2 import sql
-
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(PG_DATABASE)))
-    finally:
-        conn.close()
+    return pgdb.create_database(url, PG_DATABASE, replace=True)
 
 
 def django_setup(data_dir: Path, database_url: str) -> None:
@@ -517,7 +494,7 @@ def main() -> int:
         connections.close_all()
         if not args.keep:
             if args.database_url:
-                drop_postgres(args.database_url)
+                pgdb.drop_database(args.database_url, PG_DATABASE)
             shutil.rmtree(data_dir, ignore_errors=True)
         else:
             print(f"kept: {data_dir}" + (f" and the database {PG_DATABASE}" if args.database_url else ""))

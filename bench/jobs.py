@@ -47,8 +47,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
+import pgdb  # bench/pgdb.py, beside this script
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
@@ -236,32 +237,8 @@ def manage(env: dict, *args: str) -> str:
 
 def fresh_postgres(url: str) -> tuple[str, str]:
     """A new, empty database on the server of ``url``: (its URL, its name)."""
-    import psycopg2
-    from psycopg2 import sql
-
     name = f"bench_jobs_{uuid.uuid4().hex[:10]}"
-    conn = psycopg2.connect(url)
-    conn.autocommit = True  # CREATE DATABASE cannot run in a transaction
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    finally:
-        conn.close()
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}")), name
-
-
-def drop_postgres(url: str, name: str) -> None:
-    import psycopg2
-    from psycopg2 import sql
-
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    finally:
-        conn.close()
+    return pgdb.create_database(url, name), name
 
 
 def is_model_process(proc: psutil.Process, data_dir: str) -> bool:
@@ -554,7 +531,7 @@ def main() -> int:
     finally:
         workers.stop()
         if pg_name and not args.keep:
-            drop_postgres(args.database_url, pg_name)
+            pgdb.drop_database(args.database_url, pg_name)
         if args.keep:
             print(f"  kept {work}" + (f" and database {pg_name}" if pg_name else ""))
         else:
