@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import socket
+import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from urllib.parse import quote
@@ -26,8 +27,11 @@ MAX_CALL_BYTES = 1_048_576
 EVENT_OVERHEAD = 26
 MAX_EVENT_BYTES = 256 * 1024 - EVENT_OVERHEAD
 
-# Short timeouts: shipping runs in the worker between batches and must not stall it for long.
-_CONFIG = Config(connect_timeout=5, read_timeout=15, retries={"mode": "standard"})
+# Shipping runs in the worker after each batch: short timeouts, one retry, and after a failure a
+# pause, so an unreachable CloudWatch costs seconds once, not on every batch (the logs stay in-app).
+_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 2})
+PAUSE_S = 300.0
+_paused_until = 0.0
 
 
 def enabled() -> bool:
@@ -118,7 +122,11 @@ def ship_batch_log(
 ) -> bool:
     """Append one batch try's log to its stream. True when shipped; False (and a warning) on any
     failure, which never reaches the caller: the batch's outcome does not depend on CloudWatch."""
+    global _paused_until
     group, stream = settings.CLOUDWATCH_LOG_GROUP, stream_name(job_id, index)
+    if time.monotonic() < _paused_until:
+        logger.info("not shipping %s: CloudWatch Logs failed less than %.0f s ago", stream, PAUSE_S)
+        return False
     header = f"[platform] attempt {attempt} on {socket.gethostname()}, started {started_at.isoformat()}"
     if finished_at is not None:
         header += f", took {(finished_at - started_at).total_seconds():.1f} s"
@@ -147,6 +155,13 @@ def ship_batch_log(
                 )
                 return False
     except Exception as exc:  # botocore errors, missing credentials, the network: all the same here
-        logger.warning("could not ship the log of %s to CloudWatch Logs group %s: %s", stream, group, exc)
+        _paused_until = time.monotonic() + PAUSE_S
+        logger.warning(
+            "could not ship the log of %s to CloudWatch Logs group %s (pausing shipping for %.0f s): %s",
+            stream,
+            group,
+            PAUSE_S,
+            exc,
+        )
         return False
     return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -97,7 +98,10 @@ def team_usernames(user) -> list[str]:
 def _board(request: HttpRequest, template: str, model=None) -> HttpResponse:
     """The Batch Jobs board, or the model's JOBS tab (the same board filtered to that model)."""
     models = [] if model else list(build_selectors.model_list(user=request.user).values_list("model_id", flat=True))
-    form = JobFilterForm(request.GET, models=models, users=team_usernames(request.user))
+    data = request.GET.copy()
+    if model:  # the tab is one model's board: a model filter in its URL means nothing
+        data.pop("model", None)
+    form = JobFilterForm(data, models=models, users=team_usernames(request.user))
     jobs, counts = BatchJob.objects.none(), {}
     if form.is_valid():
         filters = form.filters()
@@ -165,9 +169,8 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
         "events": job.events.all(),
         "config_env": envmask.masked(job.batch_config.env),
         "timeline": selectors.job_timeline(job, now),
-        "speed": selectors.job_speed(job, now),
+        "speed": selectors.job_speed(job, now, selectors.rows_done_since(job, job.started_at)),
         "cloudwatch_url": cloudwatch_url,
-        "logs_url": cloudwatch_url or "#logs-card",
         "polling": job.status in JOB_ACTIVE,
     }
     if request.htmx and request.htmx.target == "job-live":
@@ -181,7 +184,7 @@ def job_logs(request: HttpRequest, job_id) -> HttpResponse:
     """What the model printed, per batch and attempt (newest attempt first). Loaded after the job
     page, so a big log never holds the page up."""
     job = selectors.job_get(user=request.user, job_id=job_id)
-    batches = list(selectors.batch_list(job=job).values_list("index", "status", "attempts"))
+    batches = list(selectors.batch_list(job=job).values_list("index", "status", "tries"))
     chosen = request.GET.get("batch", "")
     if chosen and not chosen.isdigit():
         return HttpResponseBadRequest("batch must be a batch index (a whole number).", content_type="text/plain")
@@ -290,6 +293,9 @@ def job_retry(request: HttpRequest, job_id) -> HttpResponse:
     if request.method == "GET":
         if job.status != JobStatus.FAILED:
             messages.info(request, f"The job is {job.get_status_display().lower()}: only a failed job can be retried.")
+            return _back_to(request, job)
+        if not services.job_retryable(job):
+            messages.info(request, services.NOT_RETRYABLE.format(hours=settings.STAGING_RETENTION_H))
             return _back_to(request, job)
         return _confirm(request, job, "retry")
     try:

@@ -35,6 +35,7 @@ class BatchJob(models.Model):
     staging_removed = models.BooleanField(default=False)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="when it last entered the queue (a retry)")
     started_at = models.DateTimeField(null=True, blank=True)
     extracted_at = models.DateTimeField(null=True, blank=True)
     predicted_at = models.DateTimeField(null=True, blank=True)

@@ -117,7 +117,9 @@ def job_get(*, user: AbstractBaseUser, job_id) -> BatchJob:
 
 
 def batch_list(*, job: BatchJob) -> QuerySet[Batch]:
-    return job.batches.order_by("index")
+    """The job's batches, each with `tries`: its attempts over its whole life (a retry resets the
+    `attempts` counter the reaper limits, not the history)."""
+    return job.batches.annotate(tries=Count("attempt_log")).order_by("index")
 
 
 def batch_counts(job: BatchJob) -> dict[str, int]:
@@ -171,26 +173,40 @@ class Span:
 
 
 def job_timeline(job: BatchJob, now: datetime) -> list[Span]:
-    """Time spent queued, extracting, predicting and committing (the current step runs to now)."""
-    # A retried job keeps the input extracted by its first run: it goes from the queue to predicting.
-    reused = bool(job.started_at and job.extracted_at and job.extracted_at < job.started_at)
+    """Time spent queued, extracting, predicting and committing (the current step runs to now).
+    A retried job shows its latest run: queued since the retry, its input kept from the first run."""
+    queued_from = job.queued_at or job.created_at
+    if job.started_at is None:  # still queued (again, for a retry), or cancelled in the queue
+        later = "pending" if job.is_active else "skipped"
+        return _widths([_span("Queued", queued_from, None, job, now), *(Span(label, None, later) for label in LATER)])
+    reused = bool(job.extracted_at and job.extracted_at < job.started_at)
     predict_from = job.started_at if reused else job.extracted_at
-    steps = [
-        ("Queued", job.created_at, job.started_at, ""),
-        ("Extracting", job.started_at, predict_from, "input kept from the first run" if reused else ""),
-        ("Predicting", predict_from, job.predicted_at, ""),
-        ("Committing", job.predicted_at, job.finished_at if job.predicted_at else None, ""),
-    ]
-    spans = []
-    for label, start, end, note in steps:
-        if start is None:
-            spans.append(Span(label, None, "pending" if job.is_active else "skipped", note))
-        elif end is None:
-            ended_at = now if job.is_active else (job.finished_at or now)
-            state = "current" if job.is_active else "stopped"
-            spans.append(Span(label, max(0.0, (ended_at - start).total_seconds()), state, note))
-        else:
-            spans.append(Span(label, max(0.0, (end - start).total_seconds()), "done", note))
+    return _widths(
+        [
+            _span("Queued", queued_from, job.started_at, job, now),
+            _span(
+                "Extracting", job.started_at, predict_from, job, now, "input kept from the first run" if reused else ""
+            ),
+            _span("Predicting", predict_from, job.predicted_at, job, now),
+            _span("Committing", job.predicted_at, job.finished_at if job.predicted_at else None, job, now),
+        ]
+    )
+
+
+LATER = ("Extracting", "Predicting", "Committing")
+
+
+def _span(label: str, start, end, job: BatchJob, now: datetime, note: str = "") -> Span:
+    if start is None:
+        return Span(label, None, "pending" if job.is_active else "skipped", note)
+    if end is None:
+        if job.is_active:
+            return Span(label, max(0.0, (now - start).total_seconds()), "current", note)
+        return Span(label, max(0.0, ((job.finished_at or now) - start).total_seconds()), "stopped", note)
+    return Span(label, max(0.0, (end - start).total_seconds()), "done", note)
+
+
+def _widths(spans: list[Span]) -> list[Span]:
     total = sum(s.seconds or 0 for s in spans) or 1
     for span in spans:
         span.width = round(max(1.5, 100 * (span.seconds or 0) / total), 1) if span.seconds is not None else 0
@@ -203,17 +219,26 @@ class Speed:
     eta_s: float | None
 
 
-def job_speed(job: BatchJob, now: datetime) -> Speed:
-    """Rows predicted per second since the job started (batches start while the input is still
-    being extracted), and, while it predicts, the time left at that pace."""
+def job_speed(job: BatchJob, now: datetime, rows_this_run: int) -> Speed:
+    """Rows predicted per second in this run (batches start while the input is still being
+    extracted, so from its start), and, while it predicts, the time left at that pace. A retried
+    job's rows from its first run count towards what is left, not towards the pace."""
     began = job.started_at
-    if began is None or not job.rows_done:
+    if began is None or not rows_this_run:
         return Speed(None, None)
     ended = job.predicted_at or (now if job.is_active else job.finished_at) or now
     seconds = (ended - began).total_seconds()
     if seconds <= 0:
         return Speed(None, None)
-    rate = job.rows_done / seconds
+    rate = rows_this_run / seconds
     left = (job.input_rows or 0) - job.rows_done
     eta = left / rate if job.status == JobStatus.RUNNING and job.predicted_at is None and left > 0 else None
     return Speed(rate, eta)
+
+
+def rows_done_since(job: BatchJob, since: datetime | None) -> int:
+    """Rows of the batches that succeeded since a time (a run's start)."""
+    if since is None:
+        return 0
+    done = job.batches.filter(status=BatchStatus.SUCCEEDED, finished_at__gte=since).aggregate(n=Sum("rows"))
+    return done["n"] or 0

@@ -187,6 +187,16 @@ def job_cancel(*, job: BatchJob) -> BatchJob:
     return job
 
 
+NOT_RETRYABLE = (
+    "This job cannot be retried: it has no kept batches to run again (shards are kept {hours} h). Trigger it again."
+)
+
+
+def job_retryable(job: BatchJob) -> bool:
+    """Whether a failed job still has its extracted input to run failed batches again on."""
+    return job.status == JobStatus.FAILED and job.extracted_at is not None and not job.staging_removed
+
+
 def job_retry(*, job: BatchJob, requested_by: AbstractBaseUser) -> BatchJob:
     """Run only the failed batches of a failed job again (its shards are kept), then commit."""
     if job.status != JobStatus.FAILED:
@@ -194,15 +204,8 @@ def job_retry(*, job: BatchJob, requested_by: AbstractBaseUser) -> BatchJob:
     failed = list(
         job.batches.filter(status__in=[BatchStatus.FAILED, BatchStatus.CANCELLED]).values_list("index", flat=True)
     )
-    if job.extracted_at is None or not failed or job.staging_removed:
-        raise ValidationError(
-            {
-                "status": [
-                    "This job cannot be retried: it has no kept batches to run again "
-                    f"(shards are kept {settings.STAGING_RETENTION_H} h). Trigger it again."
-                ]
-            }
-        )
+    if not failed or not job_retryable(job):
+        raise ValidationError({"status": [NOT_RETRYABLE.format(hours=settings.STAGING_RETENTION_H)]})
     check = job_preflight(model=job.model, input_table=job.input_table, output_table=job.output_table)
     output_errors = check.errors.get("output_table", [])
     if output_errors:
@@ -217,6 +220,7 @@ def job_retry(*, job: BatchJob, requested_by: AbstractBaseUser) -> BatchJob:
                 finished_at=None,
                 started_at=None,
                 predicted_at=None,
+                queued_at=timezone.now(),
             )
             if not updated:
                 raise ValidationError({"status": ["The job changed meanwhile; reload and try again."]})

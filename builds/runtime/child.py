@@ -128,9 +128,9 @@ def _model_traceback(exc: BaseException) -> str:
     frames above it tell the model's author nothing. A fault in the platform keeps every frame."""
     report = traceback.TracebackException.from_exception(exc)
     frames = list(report.stack)
-    while len(frames) > 1 and frames[0].filename == __file__:
-        frames.pop(0)
-    report.stack = traceback.StackSummary.from_list(frames)
+    first = next((i for i, frame in enumerate(frames) if frame.filename != __file__), None)
+    if first:  # None: the fault is the platform's own, every frame stays
+        report.stack = traceback.StackSummary.from_list(frames[first:])
     return "".join(report.format())
 
 

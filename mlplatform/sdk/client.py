@@ -99,10 +99,10 @@ class BatchPredictor:
         requested_by: str | None = None,
         since: str | None = None,
         job_id: str | None = None,
-        most: int | None = 100,
+        most: int | None = None,
     ) -> list[dict]:
         """Jobs, newest first, filtered like the board (`since` is a date, `job_id` may be the start
-        of an id); at most `most` of them (None: all)."""
+        of an id); at most `most` of them (None: every one)."""
         query = {"model_id": model_id, "status": status, "requested_by": requested_by, "since": since, "job_id": job_id}
         return self._all("batch-jobs/", query, most)
 

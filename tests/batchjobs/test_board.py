@@ -168,6 +168,7 @@ def test_job_page_timeline_speed_and_lineage(web, config):
         finished_at=t0 + timedelta(seconds=46),
     )
     created(job, t0)
+    job.batches.update(finished_at=t0 + timedelta(seconds=40))
     response = web.get(reverse("batchjobs:job-detail", args=[job.pk]))
     spans = [(s.label, round(s.seconds, 1), s.state) for s in response.context["timeline"]]
     assert spans == [
@@ -194,6 +195,7 @@ def test_a_running_job_shows_the_current_step_and_an_eta(web, config):
         extracted_at=now - timedelta(seconds=15),
     )
     BatchJob.objects.filter(pk=job.pk).update(phase="predicting")
+    job.batches.update(finished_at=now)
     job.batches.filter(index__gte=2).update(status="running")  # 2,000 of 4,000 rows in 20 s
     context = web.get(reverse("batchjobs:job-detail", args=[job.pk])).context
     assert [s.state for s in context["timeline"]] == ["done", "done", "current", "pending"]
@@ -297,6 +299,7 @@ def test_rerun_of_another_models_job_is_a_404(web, team, config):
 def test_with_cloudwatch_configured_the_panel_batches_and_api_link_to_the_console(web, api, settings, config):
     job = job_with_batches(config, batches=2, status="failed", message="batch 1 failed")
     job.batches.filter(index=1).update(status="failed", error="boom")
+    BatchAttempt.objects.create(batch=job.batches.get(index=1), number=1, status="failed", log="boom")
     page = web.get(reverse("batchjobs:job-detail", args=[job.pk])).content.decode()
     assert "console.aws.amazon.com" not in page and 'href="#logs-card"' in page  # in-app logs without the settings
 
@@ -333,3 +336,56 @@ def test_the_job_list_api_filters_like_the_board(api, user, team, config):
     bad = api.get("/api/v1/batch-jobs/", {"job_id": "xyz"})
     assert bad.status_code == 400 and "job_id" in bad.json()["errors"]
     assert api.get("/api/v1/batch-jobs/", {"since": "last week"}).json()["errors"]["since"]
+
+
+def test_a_retried_job_back_in_the_queue_shows_its_new_wait_and_keeps_its_logs(web, config):
+    now = timezone.now()
+    job = job_with_batches(config, batches=3, status="failed", extracted_at=now - timedelta(minutes=9))
+    created(job, now - timedelta(minutes=10))
+    failed = job.batches.get(index=2)
+    BatchAttempt.objects.create(batch=failed, number=1, status="failed", log="first run: boom")
+    # What "Retry failed batches" leaves: back in the queue, the batch's counter reset, its history kept.
+    BatchJob.objects.filter(pk=job.pk).update(status="queued", phase="waiting", queued_at=now - timedelta(seconds=5))
+    job.batches.filter(index=2).update(status="pending", attempts=0)
+
+    response = web.get(reverse("batchjobs:job-detail", args=[job.pk]))
+    spans = [(s.label, s.state) for s in response.context["timeline"]]
+    assert spans == [
+        ("Queued", "current"),
+        ("Extracting", "pending"),
+        ("Predicting", "pending"),
+        ("Committing", "pending"),
+    ]
+    assert 4 <= response.context["timeline"][0].seconds <= 10  # since the retry, not since the trigger
+    batch = next(b for b in response.context["batches"] if b.index == 2)
+    assert batch.tries == 1 and "?batch=2" in response.content.decode()  # its log is still one click away
+    logs = web.get(reverse("batchjobs:job-logs", args=[job.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert "first run: boom" in logs
+
+
+def test_a_retried_jobs_speed_counts_only_this_runs_rows(web, config):
+    now = timezone.now()
+    job = job_with_batches(
+        config,
+        batches=4,
+        status="running",
+        started_at=now - timedelta(seconds=10),
+        extracted_at=now - timedelta(hours=1),
+    )
+    job.batches.filter(index__lt=3).update(finished_at=now - timedelta(hours=1))  # the first run's
+    job.batches.filter(index=3).update(finished_at=now - timedelta(seconds=1))  # this run's: 1,000 rows in 10 s
+    speed = web.get(reverse("batchjobs:job-detail", args=[job.pk])).context["speed"]
+    assert 90 <= speed.rows_per_s <= 110
+
+
+def test_retry_is_not_offered_when_the_kept_input_is_gone(web, config):
+    job = job_with_batches(config, status="failed", extracted_at=timezone.now(), staging_removed=True)
+    response = web.get(reverse("batchjobs:job-retry", args=[job.pk]), follow=True)
+    assert "This job cannot be retried" in response.content.decode()
+    assert "Retry failed batches…" not in response.content.decode()
+
+
+def test_the_jobs_tab_ignores_a_model_filter_in_its_url(web, config):
+    job = job_with_batches(config)
+    response = web.get(reverse("batchjobs:model-jobs", args=[job.model.model_id]), {"model": "churn"})
+    assert response.status_code == 200 and shown_ids(response) == {str(job.pk)}

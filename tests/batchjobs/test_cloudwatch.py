@@ -2,6 +2,7 @@
 connection to a closed port on 127.0.0.1), and links to them in the AWS console."""
 
 import logging
+import time
 import uuid
 
 import boto3
@@ -29,6 +30,7 @@ def fake_aws(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(cloudwatch, "_paused_until", 0.0)
     cloudwatch._client.cache_clear()
     yield
     cloudwatch._client.cache_clear()
@@ -186,6 +188,9 @@ def test_an_unreachable_endpoint_gives_false_and_a_warning_not_an_error(settings
     [record] = [r for r in caplog.records if r.name == "batchjobs.cloudwatch"]
     assert record.levelno == logging.WARNING
     assert f"{JOB}/batch-00007" in record.getMessage() and "127.0.0.1:9" in record.getMessage()
+    # Shipping pauses: the next batches do not each wait on the dead endpoint.
+    started = time.monotonic()
+    assert ship("next") is False and time.monotonic() - started < 0.1
 
 
 # --- in a job -----------------------------------------------------------------------------------

@@ -66,7 +66,19 @@ def test_a_model_exception_is_reported_with_its_traceback_and_the_process_lives_
             process.call({"op": "verify"}, timeout=60)
         assert "about to fail" in failure.value.log
         assert 'raise ValueError("amount must be positive")' in failure.value.traceback
+        assert "runtime/child.py" not in failure.value.traceback
         assert process.alive
+
+
+def test_a_fault_of_the_platform_itself_keeps_every_frame():
+    from builds.runtime import child
+
+    try:
+        child._handle({"op": "no-such-op"})
+    except ValueError as exc:
+        report = child._error_reply(exc)
+    assert report["error"] == "ValueError: unknown request 'no-such-op'"
+    assert report["traceback"].count("runtime/child.py") >= 1 and "in _handle" in report["traceback"]
 
 
 def test_sys_exit_in_the_model_is_a_reported_error(tmp_path):
