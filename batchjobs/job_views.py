@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -87,21 +86,13 @@ def job_url(job) -> str:
     return reverse("batchjobs:job-detail", args=[job.pk])
 
 
-def team_usernames(user) -> list[str]:
-    """Who could have triggered the jobs this user sees: their teams' members (everyone, for staff)."""
-    users = get_user_model().objects.filter(is_active=True)
-    if not user.is_staff:
-        users = users.filter(groups__in=user.groups.all())
-    return list(users.order_by("username").values_list("username", flat=True).distinct())
-
-
 def _board(request: HttpRequest, template: str, model=None) -> HttpResponse:
     """The Batch Jobs board, or the model's JOBS tab (the same board filtered to that model)."""
     models = [] if model else list(build_selectors.model_list(user=request.user).values_list("model_id", flat=True))
     data = request.GET.copy()
     if model:  # the tab is one model's board: a model filter in its URL means nothing
         data.pop("model", None)
-    form = JobFilterForm(data, models=models, users=team_usernames(request.user))
+    form = JobFilterForm(data, models=models, users=selectors.team_usernames(request.user))
     jobs, counts = BatchJob.objects.none(), {}
     if form.is_valid():
         filters = form.filters()
@@ -130,7 +121,6 @@ def _board(request: HttpRequest, template: str, model=None) -> HttpResponse:
         "chips": [(value, label, counts.get(value, 0)) for value, label in JobStatus.choices],
         "total": sum(counts.values()),
         "polling": any(j.status in JOB_ACTIVE for j in page.object_list),
-        "now": timezone.now(),
     }
     if model:
         context.update(tab="jobs", active_config=build_selectors.active_batch_config(model=model))

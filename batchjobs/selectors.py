@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet, Sum
@@ -106,6 +107,14 @@ def _percent(job: BatchJob) -> int:
     if not job.input_rows:
         return 0
     return min(99, job.rows_done * 100 // job.input_rows)
+
+
+def team_usernames(user: AbstractBaseUser) -> list[str]:
+    """Who could have triggered the jobs this user sees: their teams' members (everyone, for staff)."""
+    users = get_user_model().objects.filter(is_active=True)
+    if not user.is_staff:
+        users = users.filter(groups__in=user.groups.all())
+    return list(users.order_by("username").values_list("username", flat=True).distinct())
 
 
 def job_get(*, user: AbstractBaseUser, job_id) -> BatchJob:
