@@ -55,6 +55,7 @@ class BatchJobSerializer(serializers.ModelSerializer):
             "queue_position",
             "requested_by",
             "created_at",
+            "queued_at",
             "started_at",
             "extracted_at",
             "predicted_at",

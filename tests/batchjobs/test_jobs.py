@@ -347,8 +347,10 @@ def test_retry_runs_only_the_failed_batches_and_commits(ml_model, user, tmp_path
     job = run_job(trigger(ml_model, user, "prod.t.input"))
     assert job.status == JobStatus.FAILED
     marker.unlink()
+    failed_at = job.finished_at
     job = services.job_retry(job=job, requested_by=user)
     assert job.status == JobStatus.QUEUED
+    assert job.queued_at > failed_at and job.started_at is None  # its timeline's wait starts at the retry
     lifecycle.jobs_admit()
     lifecycle.feed(job.pk)  # what the admit's on-commit does
     job = run_job(job)
