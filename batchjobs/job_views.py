@@ -161,6 +161,7 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
         "timeline": selectors.job_timeline(job, now),
         "speed": selectors.job_speed(job, now, selectors.rows_done_since(job, job.started_at)),
         "cloudwatch_url": cloudwatch_url,
+        "retryable": services.job_retryable(job),
         "polling": job.status in JOB_ACTIVE,
     }
     if request.htmx and request.htmx.target == "job-live":

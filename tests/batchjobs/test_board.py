@@ -274,6 +274,7 @@ def test_cancel_asks_first_and_says_exactly_what_will_happen(web, config):
 def test_retry_asks_first_and_a_finished_job_cannot_be_cancelled(web, config):
     job = job_with_batches(config, batches=3, status="failed", extracted_at=timezone.now())
     job.batches.filter(index=2).update(status="failed")
+    assert "Retry failed batches…" in web.get(reverse("batchjobs:job-detail", args=[job.pk])).content.decode()
     confirm = web.get(reverse("batchjobs:job-retry", args=[job.pk])).content.decode()
     assert "Batches to run again: 1 (1,000 rows)" in confirm and "Batches that succeeded: 2." in confirm
     response = web.get(reverse("batchjobs:job-cancel", args=[job.pk]), follow=True)
