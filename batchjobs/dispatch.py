@@ -1,7 +1,8 @@
 """Sending work to Celery, always after the transaction that made it commits.
 
 Tasks are sent by name, with ids only, so the pipeline never imports the task module (which
-imports the pipeline).
+imports the pipeline). Their queues come from CELERY_TASK_ROUTES in settings, except a batch's:
+it goes to its instance type's queue.
 """
 
 from __future__ import annotations
@@ -10,12 +11,10 @@ from django.db import transaction
 
 from mlplatform.celery import app
 
-CONTROL_QUEUE = "celery"
 
-
-def _send(name: str, args: list, queue: str = CONTROL_QUEUE) -> None:
+def _send(name: str, args: list, **options) -> None:
     # robust: a broker hiccup is logged, not raised; the reaper sends lost work again.
-    transaction.on_commit(lambda: app.send_task(name, args=args, queue=queue), robust=True)
+    transaction.on_commit(lambda: app.send_task(name, args=args, **options), robust=True)
 
 
 def send_admit() -> None:

@@ -2,40 +2,33 @@
 
 One data dir (MLPLATFORM_DATA_DIR, default ./var/) holds everything local: the SQLite database,
 the secret key, the local broker's folders, artifacts, staging and the local lake.
+
+Importing this module has no side effects: it creates no folder and writes no file. The data dir,
+the generated secret key and the broker's folders are made when Django starts (mlplatform.apps).
 """
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-from kombu.transport import TRANSPORT_ALIASES
 
 from mlplatform.envvars import env_bool, env_int, env_json_object, env_list, env_str, env_url
+from mlplatform.queues import CONTROL_QUEUE, IO_QUEUE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DATA_DIR = Path(env_str("MLPLATFORM_DATA_DIR", str(BASE_DIR / "var")))
 if not DATA_DIR.is_absolute():
     DATA_DIR = BASE_DIR / DATA_DIR
-DATA_DIR.mkdir(parents=True, exist_ok=True)
 
-
-def _secret_key() -> str:
-    """DJANGO_SECRET_KEY, or one generated into the data dir on first start (never in the repo)."""
-    from_env = env_str("DJANGO_SECRET_KEY", "")
-    if from_env:
-        return from_env
-    path = DATA_DIR / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-SECRET_KEY = _secret_key()
+# DJANGO_SECRET_KEY, or one generated into the data dir on first start (never in the repo): the
+# start-up step (mlplatform.apps) writes that file if it is missing and sets SECRET_KEY from it.
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
+SECRET_KEY_FILE = None if SECRET_KEY else DATA_DIR / "secret_key"
+if SECRET_KEY_FILE is not None and SECRET_KEY_FILE.exists():
+    SECRET_KEY = SECRET_KEY_FILE.read_text().strip()
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
@@ -52,6 +45,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_htmx",
+    "mlplatform",
     "builds",
     "batchjobs",
 ]
@@ -129,7 +123,6 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = True  # no collectstatic needed for `make run`
 
 # Uploads bigger than this go to a temporary file, never into memory.
@@ -172,11 +165,9 @@ CLOUDWATCH_LOG_GROUP = env_str("CLOUDWATCH_LOG_GROUP", "")
 CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL", "filesystem://localhost/", schemes={"filesystem", "redis", "rediss", "amqp", "pyamqp"}
 )
-TRANSPORT_ALIASES["filesystem"] = "mlplatform.broker:Transport"  # atomic message writes (see broker.py)
 if CELERY_BROKER_URL.startswith("filesystem"):
+    # mlplatform.celery makes this scheme use mlplatform.broker (atomic writes); apps.py makes the folders.
     _broker_dir = DATA_DIR / "broker"
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "polling_interval": 0.1,  # jobs start in well under a second
         "data_folder_in": str(_broker_dir / "queue"),
@@ -195,10 +186,20 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = PREDICT_TIMEOUT_S + 300
 CELERY_TASK_TIME_LIMIT = PREDICT_TIMEOUT_S + 600
-CELERY_TASK_DEFAULT_QUEUE = "celery"
+# One queue per kind of work (mlplatform.queues); predict tasks go to their instance type's queue.
+CELERY_TASK_DEFAULT_QUEUE = CONTROL_QUEUE
+CELERY_TASK_ROUTES = {
+    "batchjobs.admit_jobs": {"queue": CONTROL_QUEUE},
+    "batchjobs.reap": {"queue": CONTROL_QUEUE},
+    "builds.reap": {"queue": CONTROL_QUEUE},
+    "batchjobs.extract_job": {"queue": IO_QUEUE},
+    "batchjobs.commit_job": {"queue": IO_QUEUE},
+    "builds.verify_build": {"queue": IO_QUEUE},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
-    "reap": {"task": "batchjobs.reap", "schedule": float(REAPER_INTERVAL_S), "options": {"expires": REAPER_INTERVAL_S}},
+    name: {"task": name, "schedule": float(REAPER_INTERVAL_S), "options": {"expires": REAPER_INTERVAL_S}}
+    for name in ("batchjobs.reap", "builds.reap")
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

@@ -126,8 +126,9 @@ def job_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
         # From the seeded catalog, not the database: a transactional test before may have emptied it.
         from builds.catalog import CATALOG
+        from mlplatform.queues import CONTROL_QUEUE, IO_QUEUE
 
-        queues = ",".join(["celery", *sorted(name for name, *_ in CATALOG)])
+        queues = ",".join([CONTROL_QUEUE, IO_QUEUE, *sorted(name for name, *_ in CATALOG)])
         env = {
             **os.environ,
             "DATABASE_URL": database_url(),

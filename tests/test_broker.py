@@ -4,6 +4,8 @@ import os
 
 from kombu import Connection
 
+import mlplatform.celery  # noqa: F401  (the app registers the atomic transport for filesystem://)
+
 
 def test_messages_appear_only_whole(tmp_path, monkeypatch):
     options = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path), "processed_folder": str(tmp_path)}

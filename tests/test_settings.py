@@ -1,10 +1,16 @@
-"""Settings come from environment variables; a malformed one stops the start, naming it."""
+"""Settings come from environment variables; a malformed one stops the start, naming it.
+Importing them has no side effects; starting Django prepares the data dir. Tasks are routed to
+queues by kind of work in settings."""
 
+import json
 import os
 import subprocess
 import sys
+import uuid
+from unittest import mock
 
 import pytest
+from django.core.management import call_command
 
 from tests.conftest import REPO
 
@@ -53,3 +59,116 @@ def test_defaults_need_no_server_and_live_in_the_data_dir(tmp_path):
     assert artifacts == (tmp_path / "artifacts").as_uri()
     secret = (tmp_path / "secret_key").read_text()
     assert len(secret) >= 50 and oct((tmp_path / "secret_key").stat().st_mode)[-3:] == "600"
+
+
+def run_python(code: str, data_dir) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY"}}
+    env["MLPLATFORM_DATA_DIR"] = str(data_dir)
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_importing_settings_creates_nothing_and_patches_no_library(tmp_path):
+    data_dir = tmp_path / "not-yet"
+    code = (
+        "import json; from kombu.transport import TRANSPORT_ALIASES as aliases; before = dict(aliases); "
+        "import mlplatform.settings as s; "
+        "print(json.dumps([str(s.DATA_DIR), s.SECRET_KEY, aliases == before, aliases['filesystem']]))"
+    )
+    settings_data_dir, secret_key, aliases_untouched, filesystem = json.loads(run_python(code, data_dir))
+    assert settings_data_dir == str(data_dir)
+    assert list(tmp_path.iterdir()) == []  # no data dir, no secret key, no broker folders
+    assert secret_key == ""  # nothing to read yet; the start-up step generates it
+    assert aliases_untouched and filesystem == "kombu.transport.filesystem:Transport"
+
+
+def test_starting_django_prepares_the_data_dir_with_one_secret_key_for_every_process(tmp_path):
+    data_dir = tmp_path / "not-yet"
+    code = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"
+    first, second = run_python(code, data_dir).strip(), run_python(code, data_dir).strip()
+    assert len(first) >= 50 and first == second == (data_dir / "secret_key").read_text()
+    assert oct((data_dir / "secret_key").stat().st_mode)[-3:] == "600"
+    assert {p.name for p in (data_dir / "broker").iterdir()} == {"queue", "processed", "control"}
+    assert (data_dir / "static").is_dir()
+    assert sorted(p.name for p in data_dir.iterdir()) == ["broker", "secret_key", "static"]
+
+
+def test_the_celery_app_sends_filesystem_messages_through_the_atomic_transport(tmp_path):
+    code = (
+        "from kombu.transport import TRANSPORT_ALIASES as aliases; import mlplatform.celery; "
+        "print(aliases['filesystem'])"
+    )
+    assert run_python(code, tmp_path).strip() == "mlplatform.broker:Transport"
+
+
+# --- queues ----------------------------------------------------------------------------------
+
+
+def queue_of(send) -> str:
+    """The queue a task sent by `send()` is published to (nothing reaches the broker)."""
+    from mlplatform.celery import app
+
+    with mock.patch.object(app.amqp, "send_task_message") as publish:
+        send()
+    (call,) = publish.call_args_list
+    return call.kwargs["queue"].name
+
+
+@pytest.mark.parametrize(
+    ("send_name", "queue"),
+    [("send_admit", "control"), ("send_extract", "io"), ("send_commit", "io")],
+)
+def test_dispatch_sends_each_kind_of_work_to_its_queue(db, django_capture_on_commit_callbacks, send_name, queue):
+    from batchjobs import dispatch
+
+    send = getattr(dispatch, send_name)
+    args = [] if send_name == "send_admit" else [uuid.uuid4()]
+
+    def send_and_commit():
+        with django_capture_on_commit_callbacks(execute=True):
+            send(*args)
+
+    assert queue_of(send_and_commit) == queue
+
+
+def test_a_batch_goes_to_its_instance_types_queue(db, django_capture_on_commit_callbacks):
+    from batchjobs import dispatch
+
+    def send_and_commit():
+        with django_capture_on_commit_callbacks(execute=True):
+            dispatch.send_predict(7, "ml.r5.large")
+
+    assert queue_of(send_and_commit) == "ml.r5.large"
+
+
+def test_build_verification_and_the_reapers_are_routed_by_name():
+    from builds.tasks import verify_build
+    from mlplatform.celery import app
+
+    assert queue_of(lambda: verify_build.delay(str(uuid.uuid4()))) == "io"
+    assert queue_of(lambda: app.send_task("batchjobs.reap")) == "control"
+    assert queue_of(lambda: app.send_task("builds.reap")) == "control"
+    assert queue_of(lambda: app.send_task("some.unrouted_task")) == "control"  # the default queue
+
+
+def test_beat_runs_both_reapers_at_the_reaper_interval(settings):
+    schedule = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert schedule == {"batchjobs.reap": settings.REAPER_INTERVAL_S, "builds.reap": settings.REAPER_INTERVAL_S}
+
+
+def test_worker_queues_lists_control_io_and_every_active_predict_queue(db, capsys):
+    from builds.models import InstanceType
+
+    InstanceType.objects.create(name="ml.t3.retired", vcpus=1, memory_mib=512, queue="ml.t3.retired", is_active=False)
+    predict = sorted(set(InstanceType.objects.filter(is_active=True).values_list("queue", flat=True)))
+    assert predict and "ml.t3.retired" not in predict
+
+    def output(*options):
+        call_command("worker_queues", *options)
+        return capsys.readouterr().out.strip()
+
+    assert output() == ",".join(["control", "io", *predict])
+    assert output("--control-only") == "control"
+    assert output("--io-only") == "io"
+    assert output("--predict-only") == ",".join(predict)
