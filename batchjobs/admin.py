@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from batchjobs.models import Batch, BatchJob, JobEvent, TableRecord
+from batchjobs.models import Batch, BatchJob, JobEvent
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -59,10 +59,3 @@ class JobEventAdmin(ReadOnlyAdmin):
     list_filter = ["evid", "job_type", "model_id"]
     search_fields = ["job__id", "model_id", "endpoint_name", "error"]
     date_hierarchy = "date_created"
-
-
-@admin.register(TableRecord)
-class TableRecordAdmin(admin.ModelAdmin):
-    list_display = ["name", "created_by", "job", "created_at"]
-    search_fields = ["name"]
-    readonly_fields = ["job", "created_at"]

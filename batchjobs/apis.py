@@ -1,124 +1,300 @@
-"""REST API v1 for tables. Thin: parse, call batchjobs.tables, serialise."""
+"""REST API v1 for batch jobs and events. Thin: parse, call a service or selector, serialise."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
+
 from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from batchjobs import tables
-from mlplatform.warehouse import CatalogNotFoundError
+from batchjobs import cloudwatch, selectors, services
+from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
+from builds import selectors as build_selectors
 
 
-def _error(status_code: int, field: str, message: str) -> Response:
-    return Response({"errors": {field: [message]}}, status=status_code)
+class BatchJobSerializer(serializers.ModelSerializer):
+    job_id = serializers.UUIDField(source="id", read_only=True)
+    model_id = serializers.CharField(source="model.model_id")
+    build_id = serializers.UUIDField()
+    build_number = serializers.IntegerField(source="build.number")
+    deployment_name = serializers.CharField(source="batch_config.deployment_name")
+    batches_succeeded = serializers.IntegerField(default=0)
+    batches_failed = serializers.IntegerField(default=0)
+    requested_by = serializers.CharField(source="requested_by.username", default=None)
+    queue_position = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+    logs_url = serializers.SerializerMethodField()
+    cloudwatch_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BatchJob
+        fields = [
+            "job_id",
+            "model_id",
+            "build_id",
+            "build_number",
+            "deployment_name",
+            "status",
+            "phase",
+            "message",
+            "error_detail",
+            "input_table",
+            "output_table",
+            "input_rows",
+            "output_rows",
+            "batches_total",
+            "batches_succeeded",
+            "batches_failed",
+            "parallelism",
+            "queue_position",
+            "requested_by",
+            "created_at",
+            "queued_at",
+            "started_at",
+            "extracted_at",
+            "predicted_at",
+            "finished_at",
+            "url",
+            "logs_url",
+            "cloudwatch_url",
+        ]
+
+    def get_queue_position(self, job: BatchJob) -> int | None:
+        return getattr(job, "queue_position", None)
+
+    def get_url(self, job: BatchJob) -> str:
+        return self._absolute(reverse("batchjobs:job-detail", args=[job.pk]))
+
+    def get_logs_url(self, job: BatchJob) -> str:
+        return self._absolute(reverse("api:batch-job-logs", args=[job.pk]))
+
+    def get_cloudwatch_url(self, job: BatchJob) -> str | None:
+        return cloudwatch.job_url(job.pk)
+
+    def _absolute(self, path: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
 
 
-def _table_json(detail: tables.TableDetail) -> dict:
-    name = detail.name
+def _job_response(request: Request, job: BatchJob, code: int = status.HTTP_200_OK) -> Response:
+    job = selectors.job_get(user=request.user, job_id=job.pk)
+    return Response(BatchJobSerializer(job, context={"request": request}).data, status=code)
+
+
+class TriggerSerializer(serializers.Serializer):
+    model_id = serializers.CharField(max_length=63)
+    input_table = serializers.CharField(max_length=200, allow_blank=True)
+    output_table = serializers.CharField(max_length=200, allow_blank=True)
+
+
+def _trigger_arguments(request: Request) -> dict:
+    """model, input_table and output_table from a trigger or check request (the model: visible ones)."""
+    data = TriggerSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    model = build_selectors.model_get(user=request.user, model_id=data.validated_data["model_id"])
     return {
-        "name": str(name),
-        "catalog": name.catalog,
-        "schema": name.schema,
-        "table": name.table,
-        "rows": detail.rows,
-        "columns": [{"name": c.name, "type": c.type} for c in detail.columns],
+        "model": model,
+        "input_table": data.validated_data["input_table"],
+        "output_table": data.validated_data["output_table"],
     }
 
 
-class TableSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    catalog = serializers.CharField()
-    schema = serializers.CharField()
-    table = serializers.CharField()
-    rows = serializers.IntegerField(allow_null=True)
+class BatchJobListApi(GenericAPIView):
+    serializer_class = BatchJobSerializer
 
-
-class TableUploadSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    file = serializers.FileField()
-
-
-class TableListApi(GenericAPIView):
-    serializer_class = TableSerializer
-    parser_classes = [MultiPartParser, FormParser]
-    pagination_class = None
-
-    @extend_schema(parameters=[OpenApiParameter("catalog", str), OpenApiParameter("schema", str)])
-    def get(self, request: Request) -> Response:
-        try:
-            listing = tables.table_listing(
-                catalog_name=request.query_params.get("catalog") or None,
-                schema=request.query_params.get("schema") or None,
-            )
-        except CatalogNotFoundError as exc:
-            return _error(status.HTTP_404_NOT_FOUND, "catalog", str(exc))
-        rows = [
-            {
-                "name": str(t.name),
-                "catalog": t.name.catalog,
-                "schema": t.name.schema,
-                "table": t.name.table,
-                "rows": t.rows,
-            }
-            for group in listing
-            for t in group.tables
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("model_id", str),
+            OpenApiParameter("status", str),
+            OpenApiParameter("requested_by", str, description="username of whoever triggered the job"),
+            OpenApiParameter("since", str, description="jobs created on or after this date (2026-11-27)"),
+            OpenApiParameter("job_id", str, description="a job id or its start (hexadecimal, dashes optional)"),
         ]
-        return Response(rows)
+    )
+    def get(self, request: Request) -> Response:
+        since = _date(request, "since")
+        jobs = selectors.job_list(
+            user=request.user,
+            model_id=request.query_params.get("model_id", ""),
+            status=request.query_params.get("status", ""),
+            requested_by=request.query_params.get("requested_by", ""),
+            since=datetime.combine(since, time.min, tzinfo=timezone.get_current_timezone()) if since else None,
+            id_prefix=request.query_params.get("job_id", ""),
+        )
+        page = selectors.with_progress(self.paginate_queryset(jobs))
+        return self.get_paginated_response(BatchJobSerializer(page, many=True, context={"request": request}).data)
 
-    @extend_schema(request={"multipart/form-data": TableUploadSerializer}, responses={201: TableSerializer})
+    @extend_schema(request=TriggerSerializer, responses={201: BatchJobSerializer})
     def post(self, request: Request) -> Response:
-        data = TableUploadSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        upload = data.validated_data["file"]
+        job = services.job_trigger(requested_by=request.user, **_trigger_arguments(request))
+        return _job_response(request, job, status.HTTP_201_CREATED)
+
+
+class BatchJobCheckApi(GenericAPIView):
+    """The pre-flight checks alone: 200 when a trigger would be accepted, else 400 with every error."""
+
+    serializer_class = TriggerSerializer
+
+    @extend_schema(request=TriggerSerializer)
+    def post(self, request: Request) -> Response:
+        check = services.job_preflight(**_trigger_arguments(request))
+        if not check.ok:
+            return Response({"errors": check.errors}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            {
+                "ok": True,
+                "input_table": check.input_table,
+                "output_table": check.output_table,
+                "input_rows": check.input_rows,
+            }
+        )
+
+
+class BatchJobDetailApi(GenericAPIView):
+    serializer_class = BatchJobSerializer
+
+    def get(self, request: Request, job_id) -> Response:
+        return _job_response(request, selectors.job_get(user=request.user, job_id=job_id))
+
+
+class _JobActionApi(GenericAPIView):
+    """POST an action on a job: 200 with the job, or 409 when its state does not allow it."""
+
+    serializer_class = BatchJobSerializer
+
+    def act(self, request: Request, job: BatchJob) -> BatchJob:
+        raise NotImplementedError
+
+    def post(self, request: Request, job_id) -> Response:
+        job = selectors.job_get(user=request.user, job_id=job_id)
         try:
-            result = tables.table_upload(
-                name=data.validated_data["name"],
-                source=tables.upload_source(upload),
-                filename=upload.name,
-                created_by=request.user,
-            )
-        except tables.TableConflict as exc:
-            return _error(status.HTTP_409_CONFLICT, "name", str(exc))
-        body = _table_json(tables.table_get(str(result.name)))
-        body["renamed_columns"] = result.renamed
-        return Response(body, status=status.HTTP_201_CREATED)
+            job = self.act(request, job)
+        except ValidationError as exc:
+            return Response({"errors": exc.message_dict}, status=status.HTTP_409_CONFLICT)
+        return _job_response(request, job)
 
 
-class TableDetailApi(GenericAPIView):
-    serializer_class = TableSerializer
-
-    def get(self, request: Request, name: str) -> Response:
-        try:
-            return Response(_table_json(tables.table_get(name)))
-        except tables.TableMissing as exc:
-            return _error(status.HTTP_404_NOT_FOUND, "name", str(exc))
-
-    def delete(self, request: Request, name: str) -> Response:
-        try:
-            tables.table_drop(name=name, confirmation=name, user=request.user)
-        except tables.TableMissing as exc:
-            return _error(status.HTTP_404_NOT_FOUND, "name", str(exc))
-        return Response(status=status.HTTP_204_NO_CONTENT)
+class BatchJobCancelApi(_JobActionApi):
+    def act(self, request: Request, job: BatchJob) -> BatchJob:
+        return services.job_cancel(job=job)
 
 
-class TableRowsApi(GenericAPIView):
-    serializer_class = TableSerializer
+class BatchJobRetryApi(_JobActionApi):
+    def act(self, request: Request, job: BatchJob) -> BatchJob:
+        return services.job_retry(job=job, requested_by=request.user)
 
-    @extend_schema(parameters=[OpenApiParameter("limit", int, description="at most 1000; default 50")])
-    def get(self, request: Request, name: str) -> Response:
-        try:
-            limit = int(request.query_params.get("limit", tables.PREVIEW_ROWS))
-            if not 0 <= limit <= 1000:
-                raise ValueError
-        except ValueError:
-            raise ValidationError({"limit": ["limit must be a whole number from 0 to 1000."]}) from None
-        try:
-            columns, rows = tables.table_preview(name, limit=limit)
-        except tables.TableMissing as exc:
-            return _error(status.HTTP_404_NOT_FOUND, "name", str(exc))
-        return Response({"name": name, "columns": columns, "rows": rows})
+
+class BatchSerializer(serializers.ModelSerializer):
+    cloudwatch_url = serializers.SerializerMethodField()
+
+    def get_cloudwatch_url(self, batch: Batch) -> str | None:
+        return cloudwatch.batch_url(batch.job_id, batch.index)
+
+    class Meta:
+        model = Batch
+        fields = [
+            "index",
+            "rows",
+            "status",
+            "attempts",
+            "worker",
+            "error",
+            "predict_seconds",
+            "peak_rss_mib",
+            "started_at",
+            "finished_at",
+            "cloudwatch_url",
+        ]
+
+
+class BatchListApi(GenericAPIView):
+    serializer_class = BatchSerializer
+
+    def get(self, request: Request, job_id) -> Response:
+        job = selectors.job_get(user=request.user, job_id=job_id)
+        page = self.paginate_queryset(selectors.batch_list(job=job))
+        return self.get_paginated_response(BatchSerializer(page, many=True).data)
+
+
+class AttemptSerializer(serializers.ModelSerializer):
+    batch = serializers.IntegerField(source="batch.index")
+    attempt = serializers.IntegerField(source="number")
+
+    class Meta:
+        model = BatchAttempt
+        fields = ["batch", "attempt", "status", "worker", "error", "log", "started_at", "finished_at"]
+
+
+class BatchJobLogsApi(GenericAPIView):
+    serializer_class = AttemptSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("batch", int)])
+    def get(self, request: Request, job_id) -> Response:
+        job = selectors.job_get(user=request.user, job_id=job_id)
+        index = request.query_params.get("batch")
+        if index is not None and not index.isdigit():
+            raise ValidationError({"batch": ["batch must be a batch index (a whole number)."]})
+        page = self.paginate_queryset(selectors.attempt_list(job=job, index=int(index) if index else None))
+        return self.get_paginated_response(AttemptSerializer(page, many=True).data)
+
+
+class EventSerializer(serializers.ModelSerializer):
+    job_id = serializers.UUIDField()
+
+    class Meta:
+        model = JobEvent
+        fields = [
+            "evid",
+            "job_id",
+            "model_id",
+            "build_id",
+            "endpoint_name",
+            "job_start_time",
+            "job_type",
+            "error",
+            "date_created",
+        ]
+
+
+def _date(request: Request, name: str):
+    value = request.query_params.get(name, "")
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError({name: [f"{name} must be a date like 2026-11-27."]}) from None
+
+
+class EventListApi(GenericAPIView):
+    serializer_class = EventSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("evid", int),
+            OpenApiParameter("model_id", str),
+            OpenApiParameter("job_id", str),
+            OpenApiParameter("since", str),
+            OpenApiParameter("until", str),
+        ]
+    )
+    def get(self, request: Request) -> Response:
+        evid = request.query_params.get("evid", "")
+        if evid and evid not in {"400", "401", "402"}:
+            raise ValidationError({"evid": ["evid must be 400 (success), 401 (failure) or 402 (start)."]})
+        events = selectors.event_list(
+            user=request.user,
+            evid=int(evid) if evid else None,
+            model_id=request.query_params.get("model_id", ""),
+            job_id=request.query_params.get("job_id", ""),
+            since=_date(request, "since"),
+            until=_date(request, "until"),
+        )
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(EventSerializer(page, many=True).data)

@@ -135,19 +135,6 @@ class JobEvent(models.Model):
         return f"{self.evid} {self.job_id}"
 
 
-class TableRecord(models.Model):
-    """A table made through the platform (an upload, a job's output) and who made it: they, the
-    model's team for a job's output, and admins may drop it."""
-
-    name = models.CharField(max_length=200, unique=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    job = models.ForeignKey(BatchJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return self.name
-
-
 class QueueLock(models.Model):
     """One row, locked while jobs are admitted, so two admitters cannot both take the last slot."""
 

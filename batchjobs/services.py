@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from batchjobs import dispatch, tables
+from batchjobs import dispatch
 from batchjobs.choices import JOB_ACTIVE, BatchStatus, JobPhase, JobStatus
 from batchjobs.models import Batch, BatchJob
 from batchjobs.pipeline import lifecycle, predict, staging
@@ -25,6 +25,7 @@ from builds.models import BatchConfig, MLModel
 from builds.runtime import artifacts
 from builds.runtime.process import ModelProcess, ModelProcessError
 from mlplatform.warehouse import WarehouseError
+from tables import selectors as table_selectors
 
 OUTPUT_TAKEN = "An unfinished batch job already writes to the output table {name}; choose another name."
 
@@ -62,7 +63,7 @@ def job_preflight(*, model: MLModel, input_table: str, output_table: str) -> Pre
             result.add(key, "Give a table name (catalog.schema.table).")
             continue
         try:
-            ref = tables.resolve(text, field=key)
+            ref = table_selectors.resolve(text, field=key)
         except ValidationError as exc:
             result.errors.setdefault(key, []).extend(exc.message_dict[key])
             continue
@@ -256,7 +257,7 @@ def job_try(*, model: MLModel, input_table: str) -> TrialResult:
     if errors:
         raise ValidationError(errors)
     config = check.config
-    catalog, name = tables.resolve(input_table, field="input_table")
+    catalog, name = table_selectors.resolve(input_table, field="input_table")
     head = catalog.head(name, n=TRIAL_ROWS)
     head = head.append_column(staging.ORDINAL, pa.array(range(head.num_rows), type=pa.int64()))
     workdir = settings.DATA_DIR / "work" / f"try-{uuid.uuid4().hex}"
@@ -292,7 +293,7 @@ def job_try(*, model: MLModel, input_table: str) -> TrialResult:
     rows = joined.num_rows
     return TrialResult(
         columns=joined.column_names,
-        rows=[[tables.json_safe(v) for v in row.values()] for row in joined.to_pylist()],
+        rows=[[table_selectors.json_safe(v) for v in row.values()] for row in joined.to_pylist()],
         input_rows=rows,
         ms_per_row=(reply.result["predict_seconds"] * 1000 / rows) if rows else 0.0,
         peak_memory_mib=reply.result["peak_rss_kib"] / 1024,

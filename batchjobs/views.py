@@ -1,143 +1,320 @@
-"""HTML pages of the batchjobs app. Thin: parse, call a service or selector, render."""
+"""Pages for batch jobs: the model's PREDICT and JOBS tabs, the job page, the (simple) board."""
 
 from __future__ import annotations
 
-from functools import wraps
-
+from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
-from batchjobs import tables
-from batchjobs.forms import TableDropForm, TableUploadForm
+from batchjobs import cloudwatch, selectors, services
+from batchjobs.choices import JOB_ACTIVE, JobStatus
+from batchjobs.forms import EventFilterForm, JobFilterForm, PredictForm
+from batchjobs.models import BatchJob, JobEvent
+from builds import envmask
+from builds import selectors as build_selectors
 from mlplatform.forms import add_service_errors
-from mlplatform.warehouse import CatalogNotFoundError, WarehouseError
+from tables import selectors as table_selectors
 
 
-def warehouse_errors(view):
-    """A catalog that cannot be read (a database down, a damaged table) is a page that says so."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except WarehouseError as exc:
-            return render(request, "batchjobs/warehouse_error.html", {"error": str(exc)}, status=503)
-
-    return wrapper
-
-
-@warehouse_errors
-def table_list(request: HttpRequest) -> HttpResponse:
-    registry = tables.catalogs()
-    catalog = request.GET.get("catalog") or registry.default_name
+def suggest_output_table(input_table: str) -> str:
+    """A fresh output table name next to the input: <catalog>.<schema>.<table>_predictions_<time>."""
     try:
-        listing = tables.table_listing(catalog_name=catalog)
-    except CatalogNotFoundError:
-        raise Http404("No such catalog.") from None
-    except WarehouseError as exc:  # e.g. a PostgreSQL catalog that is down: say so, keep the page
-        listing, error = [], f"The catalog {catalog} cannot be read right now: {exc}"
-    else:
-        error = ""
+        _, name = table_selectors.resolve(input_table)
+    except ValidationError:
+        return ""
+    stamp = timezone.now().strftime("%Y%m%d_%H%M%S")
+    return f"{name.catalog}.{name.schema}.{name.table[:40]}_predictions_{stamp}"
+
+
+@require_http_methods(["GET", "POST"])
+def model_predict(request: HttpRequest, model_id: str) -> HttpResponse:
+    model = build_selectors.model_get(user=request.user, model_id=model_id)
+    config = build_selectors.active_batch_config(model=model)
     context = {
-        "catalogs": registry.names(),
-        "catalog": catalog,
-        "listing": listing,
-        "error": error,
-        "url": registry.get(catalog).display_url,
+        "model": model,
+        "tab": "predict",
+        "active_config": config,
+        "check": None,
+        "trial": None,
+        "rerun": None,
     }
-    return render(request, "batchjobs/table_list.html", context)
-
-
-@warehouse_errors
-def table_detail(request: HttpRequest, name: str) -> HttpResponse:
-    try:
-        detail = tables.table_get(name)
-        columns, rows = tables.table_preview(name)
-    except (ValidationError, tables.TableMissing):
-        raise Http404("No such table.") from None
-    context = {"table": detail, "preview_columns": columns, "preview_rows": rows, "preview_limit": tables.PREVIEW_ROWS}
-    return render(request, "batchjobs/table_detail.html", context)
-
-
-@require_http_methods(["GET", "POST"])
-@warehouse_errors
-def table_upload(request: HttpRequest) -> HttpResponse:
-    form = TableUploadForm(initial={"name": request.GET.get("name", "")})
-    status = 200
     if request.method == "POST":
-        form = TableUploadForm(request.POST, request.FILES)
+        form = PredictForm(request.POST)
+        action = request.POST.get("action", "trigger")
         if form.is_valid():
-            upload = form.cleaned_data["file"]
+            data = form.cleaned_data
             try:
-                result = tables.table_upload(
-                    name=form.cleaned_data["name"],
-                    source=tables.upload_source(upload),
-                    filename=upload.name,
-                    created_by=request.user,
-                )
+                if action == "check":
+                    context["check"] = services.job_preflight(model=model, **data)
+                    add_service_errors(form, ValidationError(context["check"].errors))
+                elif action == "try":
+                    context["trial"] = services.job_try(model=model, input_table=data["input_table"])
+                else:
+                    job = services.job_trigger(model=model, requested_by=request.user, **data)
+                    messages.success(request, f"Batch job {job.pk} queued.")
+                    target = job_url(job)
+                    return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
             except ValidationError as exc:
                 add_service_errors(form, exc)
-            except tables.TableConflict as exc:
-                form.add_error("name", str(exc))
-            else:
-                renamed = ", ".join(f"{old} → {new}" for old, new in result.renamed.items())
-                messages.success(
-                    request,
-                    f"Table {result.name} created with {result.rows:,} rows."
-                    + (f" Columns renamed: {renamed}." if renamed else ""),
-                )
-                return redirect("batchjobs:table-detail", name=str(result.name))
-        status = 400
-    return render(request, "batchjobs/table_upload.html", {"form": form}, status=status)
+    else:
+        input_table = request.GET.get("input_table", "")
+        if request.GET.get("rerun"):  # Re-run from a job page: its input, a fresh output name
+            context["rerun"] = selectors.job_get(user=request.user, job_id=request.GET["rerun"])
+            if context["rerun"].model_id != model.pk:
+                raise Http404("No such batch job for this model.")
+            input_table = context["rerun"].input_table
+        form = PredictForm(
+            initial={
+                "input_table": input_table,
+                "output_table": request.GET.get("output_table") or suggest_output_table(input_table),
+            }
+        )
+    context["form"] = form
+    context["recent"] = selectors.with_progress(selectors.job_list(user=request.user, model_id=model.model_id)[:5])
+    if request.htmx:
+        return render(request, "batchjobs/model_predict.html#predict-panel", context)
+    return render(request, "batchjobs/model_predict.html", context, status=400 if form.errors else 200)
 
 
-@warehouse_errors
-def table_check_name(request: HttpRequest) -> HttpResponse:
-    """Inline check of a table name while the user types it (htmx)."""
-    name = request.GET.get("name", "").strip()
-    message, ok = "", False
-    if name:
+def job_url(job) -> str:
+    return reverse("batchjobs:job-detail", args=[job.pk])
+
+
+def _board(request: HttpRequest, template: str, model=None) -> HttpResponse:
+    """The Batch Jobs board, or the model's JOBS tab (the same board filtered to that model)."""
+    models = [] if model else list(build_selectors.model_list(user=request.user).values_list("model_id", flat=True))
+    data = request.GET.copy()
+    if model:  # the tab is one model's board: a model filter in its URL means nothing
+        data.pop("model", None)
+    form = JobFilterForm(data, models=models, users=selectors.team_usernames(request.user))
+    jobs, counts = BatchJob.objects.none(), {}
+    if form.is_valid():
+        filters = form.filters()
+        if model:
+            filters["model_id"] = model.model_id
         try:
-            catalog, table = tables.resolve(name)
-            exists = catalog.exists(table)
+            jobs = selectors.job_list(user=request.user, **filters).defer("error_detail")
+            counts = selectors.status_counts(selectors.job_list(user=request.user, **{**filters, "status": ""}))
         except ValidationError as exc:
-            message = exc.message_dict["name"][0]
-        except WarehouseError as exc:
-            message = str(exc)
-        else:
-            ok = not exists
-            message = f"The table {table} already exists." if exists else f"Will create {table}."
-    return render(request, "batchjobs/_name_check.html", {"message": message, "ok": ok})
+            add_service_errors(form, exc)
+    paginator = Paginator(jobs, 25)
+    if counts:  # the chips' counts already hold the total: no second count(*) over the jobs
+        paginator.count = counts[form.cleaned_data["status"]] if form.cleaned_data["status"] else sum(counts.values())
+    page = paginator.get_page(request.GET.get("page"))
+    page.object_list = selectors.with_progress(page.object_list)
+    query = request.GET.copy()
+    query.pop("page", None)
+    status_query = query.copy()
+    status_query.pop("status", None)
+    context = {
+        "model": model,
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "status_query": status_query.urlencode(),
+        "chips": [(value, label, counts.get(value, 0)) for value, label in JobStatus.choices],
+        "total": sum(counts.values()),
+        "polling": any(j.status in JOB_ACTIVE for j in page.object_list),
+    }
+    if model:
+        context.update(tab="jobs", active_config=build_selectors.active_batch_config(model=model))
+    if request.htmx and request.htmx.target == "job-table":
+        response = render(request, f"{template}#job-table", context)
+        return response if context["polling"] else HttpResponseStopPolling(response.content)
+    return render(request, template, context, status=400 if form.errors else 200)
+
+
+def job_board(request: HttpRequest) -> HttpResponse:
+    return _board(request, "batchjobs/job_board.html")
+
+
+def model_jobs(request: HttpRequest, model_id: str) -> HttpResponse:
+    model = build_selectors.model_get(user=request.user, model_id=model_id)
+    return _board(request, "batchjobs/model_jobs.html", model)
+
+
+BATCHES_SHOWN = 500
+LOG_SHOWN = 256 * 1024  # a log page shows this much of each attempt; the raw log has it all
+
+
+def job_detail(request: HttpRequest, job_id) -> HttpResponse:
+    job = selectors.job_get(user=request.user, job_id=job_id)
+    now = timezone.now()
+    batches = list(selectors.batch_list(job=job)[:BATCHES_SHOWN])
+    for batch in batches:
+        batch.cloudwatch_url = cloudwatch.batch_url(job.pk, batch.index)
+    cloudwatch_url = cloudwatch.job_url(job.pk)
+    context = {
+        "job": job,
+        "model": job.model,
+        "counts": selectors.batch_counts(job),
+        "batches": batches,
+        "batches_hidden": job.batches_total > len(batches),
+        "events": job.events.all(),
+        "config_env": envmask.masked(job.batch_config.env),
+        "timeline": selectors.job_timeline(job, now),
+        "speed": selectors.job_speed(job, now, selectors.rows_done_since(job, job.started_at)),
+        "cloudwatch_url": cloudwatch_url,
+        "retryable": services.job_retryable(job),
+        "polling": job.status in JOB_ACTIVE,
+    }
+    if request.htmx and request.htmx.target == "job-live":
+        if not context["polling"]:  # ended: reload once, so the actions fit the final state
+            return HttpResponseClientRedirect(request.path)
+        return render(request, "batchjobs/job_detail.html#job-live", context)
+    return render(request, "batchjobs/job_detail.html", context)
+
+
+def job_logs(request: HttpRequest, job_id) -> HttpResponse:
+    """What the model printed, per batch and attempt (newest attempt first). Loaded after the job
+    page, so a big log never holds the page up."""
+    job = selectors.job_get(user=request.user, job_id=job_id)
+    batches = list(selectors.batch_list(job=job).values_list("index", "status", "tries"))
+    chosen = request.GET.get("batch", "")
+    if chosen and not chosen.isdigit():
+        return HttpResponseBadRequest("batch must be a batch index (a whole number).", content_type="text/plain")
+    if chosen:
+        index = int(chosen)
+    else:  # the first failed batch, else the first running one, else the first that ran
+        tried = [b for b in batches if b[2]]
+        index = next(
+            (i for status in ("failed", "running") for i, s, _ in tried if s == status), tried[0][0] if tried else None
+        )
+    attempts = list(selectors.attempt_list(job=job, index=index)) if index is not None else []
+    for attempt in attempts:
+        attempt.shown = attempt.log[:LOG_SHOWN]
+        attempt.clipped = len(attempt.log) > LOG_SHOWN
+    context = {
+        "job": job,
+        "model": job.model,
+        "batches": batches,
+        "index": index,
+        "attempts": attempts,
+        "cloudwatch_url": cloudwatch.batch_url(job.pk, index) if index is not None else None,
+        "shown_kib": LOG_SHOWN // 1024,
+    }
+    if request.htmx:
+        return render(request, "batchjobs/job_logs.html#logs", context)
+    return render(request, "batchjobs/job_logs.html", context)
+
+
+def job_log_raw(request: HttpRequest, job_id, index: int, number: int) -> HttpResponse:
+    """One attempt's whole captured log as plain text."""
+    job = selectors.job_get(user=request.user, job_id=job_id)
+    attempt = selectors.attempt_list(job=job, index=index).filter(number=number).first()
+    if attempt is None:
+        raise Http404("No such attempt.")
+    return HttpResponse(attempt.log, content_type="text/plain; charset=utf-8")
+
+
+def _sentences_cancel(job) -> list[str]:
+    if job.status == JobStatus.QUEUED:
+        return [
+            f"The job leaves the queue (it is #{job.queue_position}) and never starts.",
+            f"No output table is written: {job.output_table} stays free.",
+        ]
+    counts = selectors.batch_counts(job)
+    waiting = counts["pending"] + counts["queued"]
+    sentences = []
+    if counts["running"]:
+        sentences.append(f"Running batches: {counts['running']:,}. They are stopped; their model processes are killed.")
+    if waiting:
+        sentences.append(f"Batches not yet run: {waiting:,}. They never run.")
+    if counts["succeeded"]:
+        sentences.append(
+            f"Batches already predicted: {counts['succeeded']:,} ({job.rows_done:,} rows). They are discarded."
+        )
+    return [
+        *sentences,
+        f"No output table is written: {job.output_table} stays free.",
+        "The job ends as Cancelled and its slot goes to the next queued job. This cannot be undone.",
+    ]
+
+
+def _sentences_retry(job) -> list[str]:
+    again = list(job.batches.filter(status__in=["failed", "cancelled"]).values_list("rows", flat=True))
+    return [
+        f"Batches to run again: {len(again):,} ({sum(again):,} rows), the failed and unfinished ones, with the "
+        f"job's own build {job.build.number} and batch config {job.batch_config.deployment_name}.",
+        f"Batches that succeeded: {job.batches_succeeded:,}. They are kept and not run again.",
+        "The job goes back to the queue and starts when a slot is free.",
+        f"If every batch succeeds, the output table {job.output_table} is written with all "
+        f"{job.input_rows or 0:,} rows; if one fails again, the job fails again and writes nothing.",
+    ]
+
+
+def _confirm(request: HttpRequest, job, action: str) -> HttpResponse:
+    """The confirmation for an action: what exactly will happen, and the button that does it."""
+    context = {
+        "job": job,
+        "action": action,
+        "sentences": _sentences_cancel(job) if action == "cancel" else _sentences_retry(job),
+        "post_url": reverse(f"batchjobs:job-{action}", args=[job.pk]),
+    }
+    if request.htmx:
+        return render(request, "batchjobs/job_confirm.html#confirm", context)
+    return render(request, "batchjobs/job_confirm.html", context)
 
 
 @require_http_methods(["GET", "POST"])
-@warehouse_errors
-def table_drop(request: HttpRequest, name: str) -> HttpResponse:
+def job_cancel(request: HttpRequest, job_id) -> HttpResponse:
+    job = selectors.job_get(user=request.user, job_id=job_id)
+    if request.method == "GET":
+        if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+            messages.info(request, f"The job is {job.get_status_display().lower()}: there is nothing to cancel.")
+            return _back_to(request, job)
+        return _confirm(request, job, "cancel")
     try:
-        detail = tables.table_get(name)
-    except (ValidationError, tables.TableMissing):
-        raise Http404("No such table.") from None
-    if not tables.may_drop(request.user, detail.name):
-        raise PermissionDenied(f"Only whoever created {detail.name} here, its model's team or an admin can drop it.")
-    form = TableDropForm()
-    if request.method == "POST":
-        form = TableDropForm(request.POST)
-        if form.is_valid():
-            try:
-                dropped = tables.table_drop(
-                    name=str(detail.name), confirmation=form.cleaned_data["confirm"], user=request.user
-                )
-            except ValidationError as exc:
-                add_service_errors(form, exc)
-            except tables.TableMissing:
-                raise Http404("No such table.") from None
-            else:
-                messages.success(request, f"Table {dropped} dropped.")
-                return redirect(f"{reverse('batchjobs:tables')}?catalog={dropped.catalog}")
-    return render(
-        request, "batchjobs/table_drop.html", {"table": detail, "form": form}, status=400 if form.errors else 200
-    )
+        job = services.job_cancel(job=job)
+        messages.success(request, f"Job {job.status}." if job.status == "cancelled" else "Cancelling the job…")
+    except ValidationError as exc:
+        messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
+    return redirect(job_url(job))
+
+
+@require_http_methods(["GET", "POST"])
+def job_retry(request: HttpRequest, job_id) -> HttpResponse:
+    job = selectors.job_get(user=request.user, job_id=job_id)
+    if request.method == "GET":
+        if job.status != JobStatus.FAILED:
+            messages.info(request, f"The job is {job.get_status_display().lower()}: only a failed job can be retried.")
+            return _back_to(request, job)
+        if not services.job_retryable(job):
+            messages.info(request, services.NOT_RETRYABLE.format(hours=settings.STAGING_RETENTION_H))
+            return _back_to(request, job)
+        return _confirm(request, job, "retry")
+    try:
+        job = services.job_retry(job=job, requested_by=request.user)
+        messages.success(request, "The failed batches are queued to run again.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
+    return redirect(job_url(job))
+
+
+def _back_to(request: HttpRequest, job) -> HttpResponse:
+    return HttpResponseClientRedirect(job_url(job)) if request.htmx else redirect(job_url(job))
+
+
+def event_list(request: HttpRequest) -> HttpResponse:
+    """Events users query to find a job: 402 start, 400 success, 401 failure."""
+    form = EventFilterForm(request.GET)  # every filter is optional: no filter lists every event
+    events = JobEvent.objects.none()
+    if form.is_valid():
+        try:
+            events = selectors.event_list(user=request.user, **{k: v for k, v in form.cleaned_data.items() if v})
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode()}
+    if request.htmx and request.htmx.target == "event-table":
+        return render(request, "batchjobs/event_list.html#event-table", context)
+    return render(request, "batchjobs/event_list.html", context)

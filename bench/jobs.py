@@ -110,11 +110,11 @@ def phase_input(rows: int, parquet: Path) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from batchjobs import tables
     from examples.fraud_model.data import generate
+    from tables import selectors as table_selectors
 
     started = time.perf_counter()
-    catalog, name = tables.resolve(input_table(rows))
+    catalog, name = table_selectors.resolve(input_table(rows))
 
     def chunks():
         for i, start in enumerate(range(0, rows, CHUNK_ROWS)):
@@ -143,10 +143,11 @@ def phase_job(rows: int, number: int, timeout: float) -> dict:
     _django_setup()
     from django.contrib.auth import get_user_model
 
-    from batchjobs import services, tables
+    from batchjobs import services
     from batchjobs.choices import JOB_ACTIVE, JobStatus
     from batchjobs.models import BatchJob
     from builds import selectors
+    from tables import selectors as table_selectors
 
     user = get_user_model().objects.get(username=DEMO_USER)
     model = selectors.model_get(user=user, model_id=MODEL_ID)
@@ -175,7 +176,7 @@ def phase_job(rows: int, number: int, timeout: float) -> dict:
     job.refresh_from_db()
     output_rows = None
     if job.status == JobStatus.SUCCEEDED:
-        catalog, name = tables.resolve(output)
+        catalog, name = table_selectors.resolve(output)
         output_rows = catalog.row_count(name)
     batches = [
         {

@@ -29,5 +29,6 @@ app_name = "api"
 urlpatterns = [
     path("", api_root, name="root"),
     path("", include("builds.api_urls")),
+    path("", include("tables.api_urls")),
     path("", include("batchjobs.api_urls")),
 ]

@@ -13,5 +13,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/", include("mlplatform.api_urls", namespace="api")),
     path("", include("batchjobs.urls")),
+    path("", include("tables.urls")),
     path("", include("builds.urls")),
 ]

@@ -11,10 +11,11 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from batchjobs import tables
 from builds.choices import BuildStatus
 from builds.services import build_register
 from builds.verification import build_verify
+from tables import selectors as table_selectors
+from tables import services as table_services
 from tests.artifacts import GOOD_MODEL, GOOD_PREDICT, upload
 from tests.factories import BuildFactory
 
@@ -81,7 +82,7 @@ def test_nested_values_with_nan_preview_as_json(api, user):
     table = pa.table({"values": pa.array([[1.0, float("nan")], None], pa.list_(pa.float64()))})
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
-    tables.table_upload(
+    table_services.table_upload(
         name="prod.s.nested", source=io.BytesIO(buffer.getvalue()), filename="n.parquet", created_by=user
     )
     response = api.get("/api/v1/tables/prod.s.nested/rows/")
@@ -114,7 +115,7 @@ def test_only_the_tables_creator_its_team_or_an_admin_may_drop_it(api, user, out
     response = other.delete("/api/v1/tables/prod.s.mine/")
     assert response.status_code == 403
     assert "Only whoever created prod.s.mine here" in json.dumps(response.json())
-    assert tables.table_get("prod.s.mine").rows == 1
+    assert table_selectors.table_get("prod.s.mine").rows == 1
     assert api.delete("/api/v1/tables/prod.s.mine/").status_code == 204
 
 

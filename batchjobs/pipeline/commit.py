@@ -12,12 +12,13 @@ import pyarrow as pa
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from batchjobs import tables
 from batchjobs.choices import BATCH_TERMINAL, BatchStatus, JobPhase, JobStatus
-from batchjobs.models import Batch, BatchJob, TableRecord
+from batchjobs.models import Batch, BatchJob
 from batchjobs.pipeline import lifecycle, staging
 from mlplatform.sdk import TYPES
 from mlplatform.warehouse import TableExistsError, WarehouseError
+from tables import selectors as table_selectors
+from tables import services as table_services
 
 logger = logging.getLogger(__name__)
 SHOWN_FAILURES = 10
@@ -36,7 +37,7 @@ def job_commit(job_id) -> bool:
     )
     if not claimed:
         return False
-    job = BatchJob.objects.select_related("build").get(pk=job_id)
+    job = BatchJob.objects.select_related("build", "model").get(pk=job_id)
     failed = list(job.batches.filter(status=BatchStatus.FAILED).order_by("index"))
     if failed:
         message, detail = failure_message(job, failed)
@@ -72,7 +73,7 @@ def job_commit(job_id) -> bool:
         )
         return True
     # Recorded before the job says succeeded, so whoever sees the success may also drop the table.
-    tables.table_record(name=job.output_table, created_by=job.requested_by, job=job)
+    table_services.table_record(name=job.output_table, created_by=job.requested_by, team=job.model.team)
     if not lifecycle.finish(
         job_id, JobStatus.SUCCEEDED, output_rows=rows, message=f"{rows:,} rows predicted into {job.output_table}."
     ):
@@ -117,11 +118,11 @@ def _joined(job: BatchJob, schema: pa.Schema):
 
 
 def _write_output(job: BatchJob) -> int:
-    catalog, name = tables.resolve(job.output_table, field="output_table")
+    catalog, name = table_selectors.resolve(job.output_table, field="output_table")
     if job.batches_total:
         input_schema = staging.read_schema(staging.input_path(job.pk, 0))
     else:  # an empty input still gives a table, with the input's columns and the predictions
-        in_catalog, in_name = tables.resolve(job.input_table, field="input_table")
+        in_catalog, in_name = table_selectors.resolve(job.input_table, field="input_table")
         input_schema = in_catalog.arrow_schema(in_name)
     schema = output_schema(input_schema, job)
     catalog.create(name, schema, _joined(job, schema))
@@ -129,9 +130,9 @@ def _write_output(job: BatchJob) -> int:
 
 
 def _drop_quietly(output_table: str) -> None:
-    TableRecord.objects.filter(name=output_table).delete()
+    table_services.table_forget(name=output_table)
     try:
-        catalog, name = tables.resolve(output_table)
+        catalog, name = table_selectors.resolve(output_table)
         catalog.drop(name)
     except Exception:  # noqa: BLE001 - best effort: the job's message already says what happened
         logger.exception("could not drop %s", output_table)

@@ -12,10 +12,10 @@ import pyarrow as pa
 from django.db import transaction
 from django.utils import timezone
 
-from batchjobs import tables
 from batchjobs.choices import JobPhase, JobStatus
 from batchjobs.models import Batch, BatchJob
 from batchjobs.pipeline import lifecycle, staging
+from tables import selectors as table_selectors
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def job_extract(job_id) -> bool:
 
 
 def _extract(job: BatchJob) -> int | None:
-    catalog, name = tables.resolve(job.input_table, field="input_table")
+    catalog, name = table_selectors.resolve(job.input_table, field="input_table")
     total = catalog.row_count(name)
     sample = catalog.head(name, n=1000)
     bytes_per_row = sample.nbytes / max(sample.num_rows, 1)

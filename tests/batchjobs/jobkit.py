@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from batchjobs import tables
 from batchjobs.choices import BatchStatus
 from batchjobs.models import Batch, BatchJob
 from batchjobs.pipeline import commit, extract, lifecycle, predict
 from builds.models import InstanceType
 from builds.services import batch_config_set, build_register
 from builds.verification import build_verify
+from tables import selectors as table_selectors
 from tests.artifacts import model_zip, upload
 
 DOUBLE = 'return pd.DataFrame({"score": df["amount"] * 2}, index=df.index)'
@@ -40,7 +40,7 @@ def model_with_config(
 
 
 def make_input(name: str, rows: int, *, extra: dict | None = None) -> str:
-    catalog, table = tables.resolve(name)
+    catalog, table = table_selectors.resolve(name)
     columns = {
         "id": pa.array(range(rows), pa.int64()),
         "amount": pa.array([float(i % 97) + 0.5 for i in range(rows)], pa.float64()),
@@ -53,7 +53,7 @@ def make_input(name: str, rows: int, *, extra: dict | None = None) -> str:
 
 
 def output_rows(name: str) -> list[dict] | None:
-    catalog, table = tables.resolve(name)
+    catalog, table = table_selectors.resolve(name)
     if not catalog.exists(table):
         return None
     return pa.Table.from_batches(list(catalog.read_batches(table)), schema=catalog.arrow_schema(table)).to_pylist()

@@ -8,11 +8,13 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from batchjobs import services, tables
+from batchjobs import services
 from batchjobs.choices import BatchStatus, JobPhase, JobStatus
-from batchjobs.models import Batch, BatchAttempt, BatchJob, TableRecord
+from batchjobs.models import Batch, BatchAttempt, BatchJob
 from batchjobs.pipeline import commit, extract, lifecycle, predict, reaper, staging
 from builds.models import InstanceType
+from tables import selectors as table_selectors
+from tables.models import TableRecord
 from tests.batchjobs.jobkit import make_input, model_with_config, output_rows, run_job
 
 pytestmark = pytest.mark.usefixtures("job_storage")
@@ -45,7 +47,7 @@ def test_every_failed_check_is_reported_at_once_and_nothing_is_saved(ml_model, u
 
 def test_the_input_table_is_checked_for_features_prediction_names_and_size(config, ml_model, user, settings):
     make_input("prod.t.no_country", 10, extra={})
-    catalog, name = tables.resolve("prod.t.no_country")
+    catalog, name = table_selectors.resolve("prod.t.no_country")
     catalog.drop(name)
     import pyarrow as pa
 
@@ -248,7 +250,7 @@ def test_an_empty_input_gives_an_empty_output_table(config, ml_model, user):
     job = run_job(trigger(ml_model, user, "prod.t.empty"))
     assert job.status == JobStatus.SUCCEEDED, job.message
     assert output_rows("prod.out.scores") == []
-    catalog, name = tables.resolve("prod.out.scores")
+    catalog, name = table_selectors.resolve("prod.out.scores")
     assert [c.name for c in catalog.columns(name)] == ["id", "amount", "country", "score"]
 
 

@@ -9,7 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from batchjobs import tables
+from tables import selectors as table_selectors
+from tables import services as table_services
 
 BAD_NAMES = [
     ("prod.x;drop table y", "table part"),
@@ -130,7 +131,7 @@ def test_a_malformed_upload_gives_a_clear_error_and_leaves_no_table(api, lake, c
 
 
 def test_a_csv_whose_later_rows_break_the_inferred_types_leaves_no_table(api, lake, monkeypatch):
-    monkeypatch.setattr(tables, "CSV_BLOCK_BYTES", 64)  # so the bad row is in a later block
+    monkeypatch.setattr(table_services, "CSV_BLOCK_BYTES", 64)  # so the bad row is in a later block
     content = b"n\n" + b"".join(f"{i}\n".encode() for i in range(200)) + b"not a number\n"
     response = upload(api, "prod.s.late", csv_file(content))
     assert response.status_code == 400
@@ -175,46 +176,48 @@ def test_the_postgresql_catalog_works_through_the_api(api):
 
 
 def test_the_tables_pages_list_show_and_preview(web):
-    tables.table_upload(name="prod.sales.orders", source=io.BytesIO(CSV), filename="o.csv")
-    listing = web.get(reverse("batchjobs:tables")).content.decode()
+    table_services.table_upload(name="prod.sales.orders", source=io.BytesIO(CSV), filename="o.csv")
+    listing = web.get(reverse("tables:list")).content.decode()
     assert "prod.sales.orders" in listing and ">3<" in listing
-    page = web.get(reverse("batchjobs:table-detail", args=["prod.sales.orders"])).content.decode()
+    page = web.get(reverse("tables:detail", args=["prod.sales.orders"])).content.decode()
     assert "transaction_id" in page and "int64" in page and "10.5" in page
     assert 'class="null">null' in page
-    assert web.get(reverse("batchjobs:table-detail", args=["prod.sales.nothing"])).status_code == 404
-    assert web.get(reverse("batchjobs:table-detail", args=["Bad.Name"])).status_code == 404
+    assert web.get(reverse("tables:detail", args=["prod.sales.nothing"])).status_code == 404
+    assert web.get(reverse("tables:detail", args=["Bad.Name"])).status_code == 404
 
 
 def test_uploading_from_the_page(web):
-    response = web.post(reverse("batchjobs:table-upload"), {"name": "prod.s.up", "file": csv_file()})
+    response = web.post(reverse("tables:upload"), {"name": "prod.s.up", "file": csv_file()})
     assert response.status_code == 302
-    assert response.url == reverse("batchjobs:table-detail", args=["prod.s.up"])
-    assert tables.table_get("prod.s.up").rows == 3
-    bad = web.post(reverse("batchjobs:table-upload"), {"name": "prod.S.up", "file": csv_file()})
+    assert response.url == reverse("tables:detail", args=["prod.s.up"])
+    assert table_selectors.table_get("prod.s.up").rows == 3
+    bad = web.post(reverse("tables:upload"), {"name": "prod.S.up", "file": csv_file()})
     assert bad.status_code == 400
     assert "the schema part &quot;S&quot; must match" in bad.content.decode()
 
 
 def test_the_name_is_checked_while_typing(web):
-    html = web.get(reverse("batchjobs:table-check-name"), {"name": "prod.X.y"}, HTTP_HX_REQUEST="true")
+    html = web.get(reverse("tables:check-name"), {"name": "prod.X.y"}, HTTP_HX_REQUEST="true")
     assert "<html" not in html.content.decode() and "the schema part" in html.content.decode()
-    ok = web.get(reverse("batchjobs:table-check-name"), {"name": "prod.x.y"}).content.decode()
+    ok = web.get(reverse("tables:check-name"), {"name": "prod.x.y"}).content.decode()
     assert "Will create prod.x.y" in ok
 
 
 def test_dropping_from_the_page_needs_the_typed_name(web, user):
-    tables.table_upload(name="prod.s.keep", source=io.BytesIO(CSV), filename="k.csv", created_by=user)
-    url = reverse("batchjobs:table-drop", args=["prod.s.keep"])
+    table_services.table_upload(name="prod.s.keep", source=io.BytesIO(CSV), filename="k.csv", created_by=user)
+    url = reverse("tables:drop", args=["prod.s.keep"])
     assert "Type" in web.get(url).content.decode()
     wrong = web.post(url, {"confirm": "prod.s.other"})
     assert wrong.status_code == 400 and "Type the table name prod.s.keep to confirm" in wrong.content.decode()
-    assert tables.table_get("prod.s.keep").rows == 3
+    assert table_selectors.table_get("prod.s.keep").rows == 3
     assert web.post(url, {"confirm": "prod.s.keep"}).status_code == 302
-    with pytest.raises(tables.TableMissing):
-        tables.table_get("prod.s.keep")
+    with pytest.raises(table_selectors.TableMissing):
+        table_selectors.table_get("prod.s.keep")
 
 
 def test_model_output_in_tables_is_escaped(web):
-    tables.table_upload(name="prod.s.evil", source=io.BytesIO(b"note\n<script>alert(1)</script>\n"), filename="e.csv")
-    html = web.get(reverse("batchjobs:table-detail", args=["prod.s.evil"])).content.decode()
+    table_services.table_upload(
+        name="prod.s.evil", source=io.BytesIO(b"note\n<script>alert(1)</script>\n"), filename="e.csv"
+    )
+    html = web.get(reverse("tables:detail", args=["prod.s.evil"])).content.decode()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html

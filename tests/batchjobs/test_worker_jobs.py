@@ -24,14 +24,16 @@ from django.core.exceptions import ValidationError
 from django.db import connections
 from pyarrow import fs as pafs
 
-from batchjobs import services, tables
+from batchjobs import services
 from batchjobs.choices import BATCH_TERMINAL, JOB_TERMINAL, BatchStatus, EventId, JobStatus
-from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent, TableRecord
+from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
 from batchjobs.pipeline import staging
 from builds.choices import BuildStatus
 from builds.models import Build, InstanceType
 from builds.services import batch_config_set, build_register
 from builds.verification import build_verify
+from tables import selectors as table_selectors
+from tables.models import TableRecord
 from tests.artifacts import GOOD_MODEL, GOOD_PREDICT, model_zip, upload
 from tests.conftest import JOB_WORKER_SETTINGS, wait_for
 from tests.factories import GroupFactory, MLModelFactory, UserFactory
@@ -113,7 +115,7 @@ def load_model(tmp_path, body: str = GOOD_PREDICT):
 def make_input(rows: int) -> str:
     """An input table of `rows` rows: id 0..rows-1, amount, country."""
     name = f"prod.jobs.in_{uuid.uuid4().hex[:10]}"
-    catalog, table = tables.resolve(name)
+    catalog, table = table_selectors.resolve(name)
     data = pa.table(
         {
             "id": pa.array(range(rows), pa.int64()),
@@ -130,7 +132,7 @@ def new_output_name() -> str:
 
 
 def read_table(name: str) -> pa.Table | None:
-    catalog, table = tables.resolve(name)
+    catalog, table = table_selectors.resolve(name)
     if not catalog.exists(table):
         return None
     return pa.Table.from_batches(list(catalog.read_batches(table)), schema=catalog.arrow_schema(table))
@@ -240,7 +242,7 @@ def test_it_writes_every_input_row_with_the_models_own_prediction(job_worker, ow
     assert (start.model_id, start.build_id, start.endpoint_name) == (config.model.model_id, config.build_id, "jobs-e2e")
     assert staging_is_gone(job)
     record = TableRecord.objects.get(name=output)
-    assert (record.job_id, record.created_by) == (job.pk, owner)
+    assert (record.team, record.created_by) == (job.model.team, owner)
 
 
 # --- faults in the model ----------------------------------------------------------------------

@@ -5,9 +5,9 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from batchjobs import tables
 from builds.choices import BuildStatus
 from builds.models import BatchConfig, Build, MLModel
+from tables import selectors as table_selectors
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def test_load_demo_makes_a_verified_build_with_an_active_config_and_is_idempoten
     password = (settings.DATA_DIR / "demo_password").read_text()
     assert model.team.user_set.get(username="demo").check_password(password)
 
-    catalog, name = tables.resolve("prod.fraud_in_premium_model.input")
+    catalog, name = table_selectors.resolve("prod.fraud_in_premium_model.input")
     assert catalog.row_count(name) == 100_000
     columns = [c.name for c in catalog.columns(name)]
     assert {f["name"] for f in build.schema["features"]} <= set(columns)

@@ -19,7 +19,7 @@ def test_every_page_needs_a_login(client, ml_model):
         reverse("builds:build-detail", args=[build.id]),
         reverse("builds:batch-config", args=[build.id]),
         reverse("batchjobs:board"),
-        reverse("batchjobs:tables"),
+        reverse("tables:list"),
     ]:
         response = client.get(url)
         assert response.status_code == 302 and response.url.startswith(reverse("login")), url

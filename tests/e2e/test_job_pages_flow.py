@@ -6,13 +6,14 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from batchjobs import services, tables
+from batchjobs import services
 from batchjobs.choices import JOB_TERMINAL, BatchStatus, JobStatus
 from batchjobs.models import Batch, BatchJob
 from builds.choices import BuildStatus
 from builds.models import Build, InstanceType
 from builds.services import batch_config_set, build_register
 from builds.verification import build_verify
+from tables import selectors as table_selectors
 from tests.artifacts import GOOD_PREDICT, model_zip, upload
 from tests.batchjobs.jobkit import make_input
 from tests.conftest import wait_for
@@ -135,7 +136,7 @@ def test_a_job_triggered_from_the_predict_tab_goes_to_succeeded_on_the_board_wit
     expect(page.locator("#logs pre.log").first).to_be_visible()
     shot(page, "62-job-succeeded")
     assert (job.status, job.output_rows, job.batches_total > 1) == ("succeeded", 20_000, True)
-    catalog, name = tables.resolve("prod.e2e.slow_out")
+    catalog, name = table_selectors.resolve("prod.e2e.slow_out")
     assert catalog.row_count(name) == 20_000
     assert page.dialogs == []
 
@@ -235,6 +236,6 @@ def test_cancelling_a_running_job_says_what_will_happen_first(page, user):
     shot(page, "66-job-cancelled")
     job.refresh_from_db()
     assert (job.status, job.message) == ("cancelled", "Cancelled: no output table was written.")
-    catalog, name = tables.resolve("prod.e2e.cancel_out")
+    catalog, name = table_selectors.resolve("prod.e2e.cancel_out")
     assert not catalog.exists(name)
     assert page.dialogs == []

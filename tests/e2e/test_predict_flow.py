@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.management import call_command
 from playwright.sync_api import expect
 
-from batchjobs import tables
 from batchjobs.models import BatchJob
+from tables import selectors as table_selectors
 from tests.e2e.conftest import login
 from tests.e2e.test_batch_config_flow import shot
 
@@ -43,7 +43,7 @@ def test_trigger_the_demo_job_and_watch_it_succeed(page, demo):
     shot(page, "51-job-succeeded")
     job.refresh_from_db()
     assert (job.status, job.output_rows) == ("succeeded", 100_000)
-    catalog, name = tables.resolve("prod.fraud_in_premium_model.scores_e2e")
+    catalog, name = table_selectors.resolve("prod.fraud_in_premium_model.scores_e2e")
     assert catalog.row_count(name) == 100_000
     assert {"fraud_probability", "is_fraud"} <= {c.name for c in catalog.columns(name)}
     page.locator("#job-live a", has_text="scores_e2e").click()

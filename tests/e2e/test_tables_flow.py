@@ -4,7 +4,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from batchjobs import tables
+from tables import selectors as table_selectors
 from tests.e2e.conftest import login
 from tests.e2e.test_batch_config_flow import shot
 from tests.factories import UserFactory
@@ -52,11 +52,11 @@ def test_upload_list_open_preview_and_drop_a_csv(page, tmp_path):
     page.fill("#id_confirm", "prod.sandbox.wrong")
     page.click("button:has-text('Drop table')")
     expect(page.locator("#confirm-error")).to_contain_text("Type the table name prod.sandbox.customers")
-    assert tables.table_get("prod.sandbox.customers").rows == 3
+    assert table_selectors.table_get("prod.sandbox.customers").rows == 3
     page.fill("#id_confirm", "prod.sandbox.customers")
     page.click("button:has-text('Drop table')")
     expect(page.locator(".flash")).to_contain_text("Table prod.sandbox.customers dropped")
     expect(page.locator("main")).not_to_contain_text("prod.sandbox.customers created")
-    with pytest.raises(tables.TableMissing):
-        tables.table_get("prod.sandbox.customers")
+    with pytest.raises(table_selectors.TableMissing):
+        table_selectors.table_get("prod.sandbox.customers")
     assert page.dialogs == []

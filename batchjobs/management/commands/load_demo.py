@@ -14,11 +14,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
-from batchjobs import tables
 from builds import selectors, services
 from builds.choices import BuildStatus, Processes
 from builds.models import InstanceType, MLModel
 from builds.verification import build_verify
+from tables import selectors as table_selectors
+from tables import services as table_services
 
 MODEL_ID = "ds-premium-fraud-detection"
 TEAM = "fraud-detection"
@@ -96,7 +97,7 @@ class Command(BaseCommand):
         """100,000 transactions that fit the model's schema (fixed seed), unless already there."""
         from examples.fraud_model.data import generate
 
-        catalog, name = tables.resolve(INPUT_TABLE)
+        catalog, name = table_selectors.resolve(INPUT_TABLE)
         if not catalog.exists(name):
             chunks = (
                 generate(20_000, seed=1000 + i, start_id=i * 20_000).drop(columns=["label"])
@@ -105,7 +106,7 @@ class Command(BaseCommand):
             batches = (pa.RecordBatch.from_pandas(chunk, preserve_index=False) for chunk in chunks)
             first = next(batches)
             catalog.create(name, first.schema, itertools.chain([first], batches))
-            tables.table_record(name=str(name), created_by=get_user_model().objects.get(username=USERNAME))
+            table_services.table_record(name=str(name), created_by=get_user_model().objects.get(username=USERNAME))
         return name
 
     def _user(self, team: Group):

@@ -1,0 +1,148 @@
+"""Reads of tables: the configured catalogs, a name a user typed, listings, a table, its first rows,
+and who may drop it. Pages, the API and batch jobs call these.
+
+Every name a user types goes through the warehouse's one parser before anything else happens, so
+a bad name is refused with the part and the rule named, before any file is read or SQL is made.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from mlplatform.warehouse import (
+    Catalog,
+    Catalogs,
+    Column,
+    TableName,
+    TableNameError,
+    TableNotFoundError,
+    WarehouseError,
+    catalogs_from_config,
+    is_valid_name,
+)
+from tables.models import TableRecord
+
+PREVIEW_ROWS = 50
+
+
+@lru_cache(maxsize=8)
+def _catalogs(config: tuple[tuple[str, str], ...], default: str) -> Catalogs:
+    return catalogs_from_config(dict(config), default)
+
+
+def catalogs() -> Catalogs:
+    """The configured catalogs (built once per process and settings)."""
+    return _catalogs(tuple(settings.WAREHOUSE_CATALOGS.items()), settings.WAREHOUSE_DEFAULT_CATALOG)
+
+
+def resolve(text: str, *, field: str = "name") -> tuple[Catalog, TableName]:
+    """The catalog and parsed name of a table a user typed; ValidationError on ``field`` if bad."""
+    try:
+        return catalogs().resolve(str(text).strip())
+    except (TableNameError, WarehouseError) as exc:
+        raise ValidationError({field: [sentence(exc)]}) from None
+
+
+def sentence(exc: Exception) -> str:
+    text = str(exc)
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+@dataclass
+class TableSummary:
+    name: TableName
+    rows: int | None
+
+
+@dataclass
+class SchemaListing:
+    catalog: str
+    schema: str
+    tables: list[TableSummary]
+
+
+def table_listing(*, catalog_name: str | None = None, schema: str | None = None) -> list[SchemaListing]:
+    """Schemas and their tables with row counts, for one catalog (the default one if None)."""
+    registry = catalogs()
+    catalog = registry.get(catalog_name) if catalog_name else registry.default
+    schemas = [schema] if schema else catalog.list_schemas()
+    listing = []
+    for name in schemas:
+        if not is_valid_name(name):
+            raise ValidationError({"schema": [f"There is no schema {name[:64]!r} in the catalog {catalog.name}."]})
+        tables = [
+            TableSummary(TableName(catalog.name, name, t), _rows(catalog, TableName(catalog.name, name, t)))
+            for t in catalog.list_tables(name)
+        ]
+        if tables or schema:  # a lake schema whose last table was dropped is just an empty folder
+            listing.append(SchemaListing(catalog=catalog.name, schema=name, tables=tables))
+    return listing
+
+
+def _rows(catalog: Catalog, name: TableName) -> int | None:
+    try:
+        return catalog.row_count(name)
+    except WarehouseError:  # dropped meanwhile, or unreadable: the listing still shows the rest
+        return None
+
+
+@dataclass
+class TableDetail:
+    name: TableName
+    columns: list[Column]
+    rows: int
+
+
+def table_get(text: str) -> TableDetail:
+    catalog, name = resolve(text)
+    try:
+        return TableDetail(name=name, columns=catalog.columns(name), rows=catalog.row_count(name))
+    except TableNotFoundError as exc:
+        raise TableMissing(sentence(exc)) from None
+
+
+def table_preview(text: str, *, limit: int = PREVIEW_ROWS) -> tuple[list[str], list[list]]:
+    """The first ``limit`` rows as JSON-safe values: column names and rows."""
+    catalog, name = resolve(text)
+    try:
+        head = catalog.head(name, n=max(0, min(limit, 1000)))
+    except TableNotFoundError as exc:
+        raise TableMissing(sentence(exc)) from None
+    columns = head.column_names
+    return columns, [[json_safe(row[c]) for c in columns] for row in head.to_pylist()]
+
+
+def json_safe(value):
+    """A value from Arrow as something JSON can carry (nested lists and structs too)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+class TableMissing(Exception):
+    """The table does not exist (a 404 for pages and the API)."""
+
+
+def may_drop(user, name: TableName) -> bool:
+    """Admins; whoever made the table here; the team it belongs to (a job's output: the model's team)."""
+    if user is None or user.is_staff:
+        return user is not None
+    record = TableRecord.objects.filter(name=str(name)).first()
+    if record is None:
+        return False
+    if record.created_by_id == user.pk:
+        return True
+    return bool(record.team_id and user.groups.filter(pk=record.team_id).exists())
