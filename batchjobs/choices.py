@@ -10,9 +10,10 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-# Unfinished jobs hold their output table; finished ones release it.
-JOB_ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
-JOB_TERMINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+# Status groups, declared the same way as builds.choices.BuildStatus's. Unfinished jobs hold their
+# output table; finished ones release it.
+JobStatus.ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
+JobStatus.TERMINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class JobPhase(models.TextChoices):
@@ -32,7 +33,8 @@ class BatchStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-BATCH_TERMINAL = (BatchStatus.SUCCEEDED, BatchStatus.FAILED, BatchStatus.CANCELLED)
+BatchStatus.ACTIVE = (BatchStatus.PENDING, BatchStatus.QUEUED, BatchStatus.RUNNING)
+BatchStatus.TERMINAL = (BatchStatus.SUCCEEDED, BatchStatus.FAILED, BatchStatus.CANCELLED)
 
 
 class EventId(models.IntegerChoices):

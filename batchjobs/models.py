@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from batchjobs.choices import JOB_ACTIVE, BatchStatus, EventId, JobPhase, JobStatus
+from batchjobs.choices import BatchStatus, EventId, JobPhase, JobStatus
 from builds.models import BatchConfig, Build, MLModel
 
 
@@ -46,7 +46,9 @@ class BatchJob(models.Model):
         constraints = [
             # Two triggers racing for one output table: the database accepts exactly one.
             models.UniqueConstraint(
-                fields=["output_table"], condition=Q(status__in=JOB_ACTIVE), name="one_unfinished_job_per_output_table"
+                fields=["output_table"],
+                condition=Q(status__in=JobStatus.ACTIVE),
+                name="one_unfinished_job_per_output_table",
             ),
         ]
         indexes = [
@@ -64,7 +66,7 @@ class BatchJob(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.status in JOB_ACTIVE
+        return self.status in JobStatus.ACTIVE
 
 
 class Batch(models.Model):

@@ -13,17 +13,16 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
-from batchjobs import dispatch
-from batchjobs.choices import JOB_ACTIVE, BatchStatus, JobPhase, JobStatus
-from batchjobs.models import Batch, BatchJob
-from batchjobs.pipeline import lifecycle, predict, staging
+from batchjobs import dispatch, transitions
+from batchjobs.choices import BatchStatus, JobStatus
+from batchjobs.models import BatchJob
+from batchjobs.pipeline import finish, staging
 from builds import selectors as build_selectors
-from builds.choices import BuildStatus, Processes
+from builds.choices import BuildStatus
 from builds.models import BatchConfig, MLModel
-from builds.runtime import artifacts
-from builds.runtime.process import ModelProcess, ModelProcessError
+from builds.runtime import starter
+from builds.runtime.process import ModelProcessError
 from mlplatform.warehouse import WarehouseError
 from tables import selectors as table_selectors
 
@@ -131,13 +130,8 @@ def _check_output(result: Preflight, ref) -> None:
             result.add("output_table", f"The output table {name} already exists; choose a new name.")
     except WarehouseError as exc:
         result.add("output_table", f"The output table's catalog cannot be read: {exc}")
-    if BatchJob.objects.filter(output_table=str(name), status__in=JOB_ACTIVE).exists():
+    if BatchJob.objects.filter(output_table=str(name), status__in=JobStatus.ACTIVE).exists():
         result.add("output_table", OUTPUT_TAKEN.format(name=name))
-
-
-def parallelism_for(config: BatchConfig) -> int:
-    """ONE: one model process per instance; ALL: one per vCPU of the instance type."""
-    return 1 if config.processes == Processes.ONE else max(1, config.instance_type.vcpus)
 
 
 def job_trigger(*, model: MLModel, input_table: str, output_table: str, requested_by: AbstractBaseUser) -> BatchJob:
@@ -155,7 +149,7 @@ def job_trigger(*, model: MLModel, input_table: str, output_table: str, requeste
                 input_table=check.input_table,
                 output_table=check.output_table,
                 input_rows=check.input_rows,
-                parallelism=parallelism_for(config),
+                parallelism=starter.parallelism_for(config),
                 requested_by=requested_by,
             )
             dispatch.send_admit()
@@ -164,26 +158,27 @@ def job_trigger(*, model: MLModel, input_table: str, output_table: str, requeste
     return job
 
 
+def job_cancel_refusal(job: BatchJob) -> str:
+    """Why this job cannot be cancelled ("" when it can): the job page offers Cancel by this check."""
+    if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+        return ""
+    return (
+        f"The job is {job.get_status_display().lower()}: there is nothing to cancel "
+        "(only a queued or running job can be cancelled)."
+    )
+
+
 def job_cancel(*, job: BatchJob) -> BatchJob:
     """Cancel a queued job at once; a running one stops its batches (model processes are killed)."""
-    now = timezone.now()
-    if BatchJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
-        status=JobStatus.CANCELLED, phase=JobPhase.DONE, finished_at=now, message="Cancelled before it started."
-    ):
+    if transitions.job_cancel_queued(job.pk):
         staging.remove_job(job.pk)
-    elif BatchJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
-        status=JobStatus.CANCELLING, cancel_requested=True, message="Cancelling: stopping the running batches."
-    ):
-        Batch.objects.filter(job=job, status__in=[BatchStatus.PENDING, BatchStatus.QUEUED]).update(
-            status=BatchStatus.CANCELLED
-        )
-        lifecycle.finish_cancelled_if_idle(job.pk)
+    elif transitions.job_cancel_running(job.pk):
+        transitions.batches_cancel_waiting(job.pk)
+        finish.finish_cancelled_if_idle(job.pk)
     else:
         job.refresh_from_db()
-        if job.status not in (JobStatus.CANCELLING, JobStatus.CANCELLED):
-            raise ValidationError(
-                {"status": [f"The job is {job.status}; only a queued or running job can be cancelled."]}
-            )
+        if job.status not in (JobStatus.CANCELLING, JobStatus.CANCELLED):  # cancelling twice is no error
+            raise ValidationError({"status": [job_cancel_refusal(job)]})
     job.refresh_from_db()
     return job
 
@@ -191,43 +186,34 @@ def job_cancel(*, job: BatchJob) -> BatchJob:
 NOT_RETRYABLE = (
     "This job cannot be retried: it has no kept batches to run again (shards are kept {hours} h). Trigger it again."
 )
+RETRIED = (BatchStatus.FAILED, BatchStatus.CANCELLED)
 
 
-def job_retryable(job: BatchJob) -> bool:
-    """Whether a failed job still has its extracted input to run failed batches again on."""
-    return job.status == JobStatus.FAILED and job.extracted_at is not None and not job.staging_removed
+def job_retry_refusal(job: BatchJob) -> str:
+    """Why this job cannot be retried ("" when it can): the job page offers Retry by this check."""
+    if job.status != JobStatus.FAILED:
+        return f"The job is {job.get_status_display().lower()}: only a failed job can be retried."
+    kept = job.extracted_at is not None and not job.staging_removed
+    if not kept or not job.batches.filter(status__in=RETRIED).exists():
+        return NOT_RETRYABLE.format(hours=settings.STAGING_RETENTION_H)
+    return ""
 
 
 def job_retry(*, job: BatchJob, requested_by: AbstractBaseUser) -> BatchJob:
     """Run only the failed batches of a failed job again (its shards are kept), then commit."""
-    if job.status != JobStatus.FAILED:
-        raise ValidationError({"status": [f"The job is {job.status}; only a failed job can be retried."]})
-    failed = list(
-        job.batches.filter(status__in=[BatchStatus.FAILED, BatchStatus.CANCELLED]).values_list("index", flat=True)
-    )
-    if not failed or not job_retryable(job):
-        raise ValidationError({"status": [NOT_RETRYABLE.format(hours=settings.STAGING_RETENTION_H)]})
+    refusal = job_retry_refusal(job)
+    if refusal:
+        raise ValidationError({"status": [refusal]})
+    failed = list(job.batches.filter(status__in=RETRIED).values_list("index", flat=True))
     check = job_preflight(model=job.model, input_table=job.input_table, output_table=job.output_table)
     output_errors = check.errors.get("output_table", [])
     if output_errors:
         raise ValidationError({"output_table": output_errors})
     try:
         with transaction.atomic():
-            updated = BatchJob.objects.filter(pk=job.pk, status=JobStatus.FAILED).update(
-                status=JobStatus.QUEUED,
-                phase=JobPhase.WAITING,
-                message="",
-                error_detail="",
-                finished_at=None,
-                started_at=None,
-                predicted_at=None,
-                queued_at=timezone.now(),
-            )
-            if not updated:
+            if not transitions.job_requeue_for_retry(job.pk):
                 raise ValidationError({"status": ["The job changed meanwhile; reload and try again."]})
-            job.batches.filter(index__in=failed).update(
-                status=BatchStatus.PENDING, error="", traceback="", attempts=0, lease_expires_at=None
-            )
+            transitions.batches_reset_for_retry(job.pk, failed)
             staging.remove_outputs(job.pk, failed)
             dispatch.send_admit()
     except IntegrityError:
@@ -265,20 +251,22 @@ def job_try(*, model: MLModel, input_table: str) -> TrialResult:
     build = config.build
     try:
         pq.write_table(head, workdir / "input.parquet")
-        local = artifacts.materialize(build_id=str(build.id), kind=build.artifact_kind, relative=build.artifact_path)
-        memory_mb = predict.memory_limit_mb(config, parallelism_for(config))
-        with ModelProcess(env=config.env, workdir=workdir, memory_mb=memory_mb, log_cap=64 * 1024) as process:
-            load = process.call(
-                {"op": "load", "kind": build.artifact_kind, "path": str(local.path), "entrypoint": build.entrypoint},
-                timeout=120,
-            )
+        process, load = starter.start_model(
+            build,
+            workdir=workdir,
+            resources=starter.resources_for(config, starter.parallelism_for(config)),
+            env=config.env,
+            log_cap=64 * 1024,
+            timeout=120,
+        )
+        with process:
             reply = process.call(
                 {
                     "op": "predict",
                     "input": str(workdir / "input.parquet"),
                     "output": str(workdir / "output.parquet"),
                     "max_row_bytes": settings.MAX_ROW_BYTES,
-                    "types": predict.prediction_types(build),
+                    "types": starter.prediction_types(build),
                 },
                 timeout=120,
             )

@@ -1,13 +1,13 @@
 """Celery tasks: ids in, a plain function called, nothing else. Redelivery is harmless: each
 function claims its work with a conditional UPDATE first."""
 
-from batchjobs.pipeline import commit, extract, lifecycle, predict, reaper
+from batchjobs.pipeline import admit, commit, extract, predict, reaper
 from mlplatform.celery import app
 
 
 @app.task(name="batchjobs.admit_jobs")
 def admit_jobs() -> None:
-    lifecycle.jobs_admit()
+    admit.jobs_admit()
 
 
 @app.task(name="batchjobs.extract_job")

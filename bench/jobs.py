@@ -144,7 +144,7 @@ def phase_job(rows: int, number: int, timeout: float) -> dict:
     from django.contrib.auth import get_user_model
 
     from batchjobs import services
-    from batchjobs.choices import JOB_ACTIVE, JobStatus
+    from batchjobs.choices import JobStatus
     from batchjobs.models import BatchJob
     from builds import selectors
     from tables import selectors as table_selectors
@@ -165,7 +165,7 @@ def phase_job(rows: int, number: int, timeout: float) -> dict:
         now = time.perf_counter()
         if t_running is None and status != JobStatus.QUEUED:
             t_running = now
-        if status not in JOB_ACTIVE:
+        if status not in JobStatus.ACTIVE:
             break
         if now - t0 > timeout:
             timed_out = True

@@ -8,6 +8,7 @@ class BuildStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# Status groups (batchjobs.choices declares JobStatus.ACTIVE and TERMINAL the same way).
 BuildStatus.ACTIVE = (BuildStatus.PENDING, BuildStatus.BUILDING)
 BuildStatus.TERMINAL = (BuildStatus.SUCCEEDED, BuildStatus.FAILED)
 

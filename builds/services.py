@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from builds import envmask, tasks
+from builds import dispatch, envmask
 from builds.choices import BuildStatus, Processes
 from builds.models import BatchConfig, Build, InstanceType, MLModel, model_id_validator
 from builds.runtime import artifacts
@@ -74,7 +74,7 @@ def build_register(
             )
             # robust: a broker that is down must not turn a saved upload into an error page; the
             # reaper sends the verification again.
-            transaction.on_commit(lambda: tasks.verify_build.delay(str(build.id)), robust=True)
+            dispatch.send_verify(build.id)
     except Exception:
         artifacts.delete(stored.path)
         raise

@@ -9,9 +9,10 @@ import uuid
 from django.conf import settings
 from django.utils import timezone
 
-from builds.choices import ArtifactKind, BuildStatus
+from builds import transitions
+from builds.choices import ArtifactKind
 from builds.models import Build
-from builds.runtime import artifacts
+from builds.runtime import artifacts, starter
 from builds.runtime.process import ModelProcess, ModelProcessError
 
 logger = logging.getLogger(__name__)
@@ -39,14 +40,18 @@ class _Log:
         return joined if len(joined) <= cap else joined[:cap] + "\n[truncated]"
 
 
+def _failed(log: _Log, exc: ModelProcessError, *, failure: str) -> None:
+    log.block("model output", exc.log)
+    log(f"FAILED: {failure}: {exc}")
+    log.block("traceback", exc.traceback)
+
+
 def _step(process: ModelProcess, log: _Log, message: dict, *, failure: str) -> dict | None:
     """One request to the model process; its output goes to the log. None when it failed."""
     try:
         reply = process.call(message, timeout=settings.BUILD_TIMEOUT_S)
     except ModelProcessError as exc:
-        log.block("model output", exc.log)
-        log(f"FAILED: {failure}: {exc}")
-        log.block("traceback", exc.traceback)
+        _failed(log, exc, failure=failure)
         return None
     log.block("model output", reply.log)
     return reply.result
@@ -67,13 +72,20 @@ def _verify(build: Build, log: _Log) -> bool:
     workdir = settings.DATA_DIR / "work" / f"verify-{uuid.uuid4().hex}"
     log(f"Starting a model process (clean environment, {settings.BUILD_TIMEOUT_S} s per step)")
     try:
-        with ModelProcess(
-            env={}, workdir=workdir, memory_mb=settings.BUILD_MEMORY_MB, log_cap=settings.LOG_CAP_BYTES // 2
-        ) as process:
-            load = {"op": "load", "kind": build.artifact_kind, "path": str(local.path), "entrypoint": build.entrypoint}
-            result = _step(process, log, load, failure="loading the model failed")
-            if result is None:
-                return False
+        try:
+            process, load = starter.start_model(
+                build,
+                workdir=workdir,
+                resources=starter.verification_resources(),
+                log_cap=settings.LOG_CAP_BYTES // 2,
+                timeout=settings.BUILD_TIMEOUT_S,
+            )
+        except ModelProcessError as exc:
+            _failed(log, exc, failure="loading the model failed")
+            return False
+        with process:
+            log.block("model output", load.log)
+            result = load.result
             for error in result["schema_errors"]:
                 log(f"FAILED rule: {error}")
             if result["schema_errors"]:
@@ -103,10 +115,7 @@ def _verify(build: Build, log: _Log) -> bool:
 
 def build_verify(*, build_id: str) -> Build | None:
     """Verify a pending build. A redelivered task finds it claimed and does nothing."""
-    claimed = Build.objects.filter(pk=build_id, status=BuildStatus.PENDING).update(
-        status=BuildStatus.BUILDING, started_at=timezone.now()
-    )
-    if not claimed:
+    if not transitions.build_claim(build_id):
         return None
     build = Build.objects.select_related("model").get(pk=build_id)
     log = _Log()
@@ -117,11 +126,6 @@ def build_verify(*, build_id: str) -> Build | None:
         log(f"FAILED: the platform could not verify the build: {type(exc).__name__}: {exc}")
         ok = False
     log("Build succeeded" if ok else "Build failed")
-    Build.objects.filter(pk=build_id, status=BuildStatus.BUILDING).update(
-        status=BuildStatus.SUCCEEDED if ok else BuildStatus.FAILED,
-        schema=build.schema if ok else None,
-        log=log.text(),
-        finished_at=timezone.now(),
-    )
+    transitions.build_end(build_id, ok=ok, schema=build.schema, log=log.text())
     build.refresh_from_db()
     return build

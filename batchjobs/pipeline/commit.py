@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 
 import pyarrow as pa
-from django.db.models import Exists, OuterRef
-from django.utils import timezone
 
-from batchjobs.choices import BATCH_TERMINAL, BatchStatus, JobPhase, JobStatus
+from batchjobs import transitions
+from batchjobs.choices import BatchStatus, JobStatus
 from batchjobs.models import Batch, BatchJob
-from batchjobs.pipeline import lifecycle, staging
+from batchjobs.pipeline import staging
+from batchjobs.pipeline.finish import finish
 from mlplatform.sdk import TYPES
 from mlplatform.warehouse import TableExistsError, WarehouseError
 from tables import selectors as table_selectors
@@ -26,27 +26,18 @@ SHOWN_FAILURES = 10
 
 def job_commit(job_id) -> bool:
     """Claimed once: only when extraction is done and every batch has ended."""
-    unfinished = Batch.objects.filter(job=OuterRef("pk")).exclude(status__in=BATCH_TERMINAL)
-    claimable = BatchJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, extracted_at__isnull=False).exclude(
-        Exists(unfinished)
-    )
-    claimed = claimable.filter(phase=JobPhase.PREDICTING).update(
-        phase=JobPhase.COMMITTING, predicted_at=timezone.now(), lease_expires_at=lifecycle.lease()
-    ) or claimable.filter(phase=JobPhase.COMMITTING, lease_expires_at__lt=timezone.now()).update(
-        lease_expires_at=lifecycle.lease()  # the worker that had it died
-    )
-    if not claimed:
+    if not transitions.job_commit_claim(job_id):
         return False
     job = BatchJob.objects.select_related("build", "model").get(pk=job_id)
     failed = list(job.batches.filter(status=BatchStatus.FAILED).order_by("index"))
     if failed:
         message, detail = failure_message(job, failed)
-        lifecycle.finish(job_id, JobStatus.FAILED, message=message, detail=detail)
+        finish(job_id, JobStatus.FAILED, message=message, detail=detail)
         return True
     try:
         rows = _write_output(job)
     except TableExistsError:
-        lifecycle.finish(
+        finish(
             job_id,
             JobStatus.FAILED,
             message=(
@@ -57,7 +48,7 @@ def job_commit(job_id) -> bool:
         return True
     except Exception as exc:
         logger.exception("committing job %s failed", job_id)
-        lifecycle.finish(
+        finish(
             job_id,
             JobStatus.FAILED,
             message=f"Writing the output table {job.output_table} failed: "
@@ -66,7 +57,7 @@ def job_commit(job_id) -> bool:
         return True
     if rows != job.input_rows:
         _drop_quietly(job.output_table)
-        lifecycle.finish(
+        finish(
             job_id,
             JobStatus.FAILED,
             message=(f"The output table had {rows:,} rows for {job.input_rows:,} input rows, so it was removed."),
@@ -74,7 +65,7 @@ def job_commit(job_id) -> bool:
         return True
     # Recorded before the job says succeeded, so whoever sees the success may also drop the table.
     table_services.table_record(name=job.output_table, created_by=job.requested_by, team=job.model.team)
-    if not lifecycle.finish(
+    if not finish(
         job_id, JobStatus.SUCCEEDED, output_rows=rows, message=f"{rows:,} rows predicted into {job.output_table}."
     ):
         _drop_quietly(job.output_table)  # cancelled or timed out while writing: no output

@@ -10,11 +10,11 @@ import math
 
 import pyarrow as pa
 from django.db import transaction
-from django.utils import timezone
 
+from batchjobs import selectors, transitions
 from batchjobs.choices import JobPhase, JobStatus
 from batchjobs.models import Batch, BatchJob
-from batchjobs.pipeline import lifecycle, staging
+from batchjobs.pipeline import feed, finish, staging
 from tables import selectors as table_selectors
 
 logger = logging.getLogger(__name__)
@@ -35,16 +35,7 @@ def choose_batch_rows(*, rows: int, bytes_per_row: float, parallelism: int) -> i
 
 def job_extract(job_id) -> bool:
     """Write the shards and create the batches. A redelivered task finds the step claimed."""
-    claimed = (
-        BatchJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, phase=JobPhase.EXTRACTING)
-        .filter(lease_expires_at__isnull=True)
-        .update(lease_expires_at=lifecycle.lease())
-    ) or (
-        BatchJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, phase=JobPhase.EXTRACTING)
-        .filter(lease_expires_at__lt=timezone.now())  # the worker that had it died: start over
-        .update(lease_expires_at=lifecycle.lease())
-    )
-    if not claimed:
+    if not transitions.job_step_claim(job_id, phase=JobPhase.EXTRACTING):  # free, or its worker died
         return False
     job = BatchJob.objects.select_related("batch_config__instance_type").get(pk=job_id)
     Batch.objects.filter(job=job).delete()
@@ -53,16 +44,16 @@ def job_extract(job_id) -> bool:
         rows = _extract(job)
     except Exception as exc:  # the input changed or vanished since the checks, or staging failed
         logger.exception("extracting job %s failed", job_id)
-        lifecycle.finish(
+        finish.finish(
             job_id,
             JobStatus.FAILED,
             message=f"Extracting the input table {job.input_table} failed: {type(exc).__name__}: {exc}",
         )
         return True
     if rows is None:  # cancelled meanwhile
-        lifecycle.finish_cancelled_if_idle(job_id)
+        finish.finish_cancelled_if_idle(job_id)
         return True
-    lifecycle.after_batch(job_id)  # covers every batch having finished before extraction did
+    feed.after_batch(job_id)  # covers every batch having finished before extraction did
     return True
 
 
@@ -76,7 +67,7 @@ def _extract(job: BatchJob) -> int | None:
     batches = catalog.read_batches(name, batch_size=batch_rows)
     try:
         for batch in batches:
-            if not lifecycle.job_is_live(job.pk):
+            if not selectors.job_is_live(job.pk):
                 return None
             table = pa.Table.from_batches([batch]).append_column(
                 staging.ORDINAL, pa.array(range(ordinal, ordinal + batch.num_rows), type=pa.int64())
@@ -84,17 +75,11 @@ def _extract(job: BatchJob) -> int | None:
             staging.write(staging.input_path(job.pk, index), table)
             with transaction.atomic():
                 Batch.objects.create(job=job, index=index, rows=batch.num_rows)
-                BatchJob.objects.filter(pk=job.pk).update(lease_expires_at=lifecycle.lease())
-            lifecycle.feed(job.pk)
+                transitions.job_step_renew(job.pk)
+            feed.feed(job.pk)
             index += 1
             ordinal += batch.num_rows
     finally:
         batches.close()
-    BatchJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
-        phase=JobPhase.PREDICTING,
-        input_rows=ordinal,
-        batches_total=index,
-        extracted_at=timezone.now(),
-        lease_expires_at=None,
-    )
+    transitions.job_extracted(job.pk, input_rows=ordinal, batches_total=index)
     return ordinal

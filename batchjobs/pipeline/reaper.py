@@ -1,73 +1,64 @@
-"""The reaper: runs every REAPER_INTERVAL_S (Celery beat) and puts right what dead workers left.
-
-- a batch whose lease expired goes back to the queue, up to MAX_BATCH_ATTEMPTS, then fails;
-- an extraction or commit whose lease expired is sent again;
-- a job running longer than JOB_TIMEOUT_S fails; a cancelling job with nothing running ends;
-- a failed job's shards go after STAGING_RETENTION_H; a build stuck in verification fails;
-- queued jobs are admitted when there is room.
+"""The reaper: runs every REAPER_INTERVAL_S (Celery beat) and puts right what dead workers and lost
+messages left. Each step is a small function that handles at most ROUND rows a round (the next
+round takes the rest), so one round stays short whatever piled up.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from batchjobs import dispatch
+from batchjobs import dispatch, transitions
 from batchjobs.choices import BatchStatus, JobPhase, JobStatus
-from batchjobs.models import Batch, BatchAttempt, BatchJob
-from batchjobs.pipeline import lifecycle, staging
-from builds.choices import BuildStatus
-from builds.models import Build
-from builds.tasks import verify_build
+from batchjobs.models import Batch, BatchJob
+from batchjobs.pipeline import admit, feed, finish
 
 logger = logging.getLogger(__name__)
+ROUND = 200  # rows each step handles in one round
 
 
-def _close_lost_attempt(batch: Batch, now) -> None:
-    """The attempt whose worker died ends failed, saying so (its log is what was kept: nothing)."""
-    BatchAttempt.objects.filter(batch=batch, status=BatchStatus.RUNNING).update(
-        status=BatchStatus.FAILED, finished_at=now, error=f"the worker ({batch.worker}) stopped responding"
-    )
+def lost_after(now: datetime) -> datetime:
+    """A message sent before this and still not picked up is taken as lost."""
+    return now - timedelta(seconds=max(60, settings.REAPER_INTERVAL_S * 4))
 
 
-def reap() -> dict[str, int]:
-    now = timezone.now()
-    counts = {"requeued": 0, "failed_batches": 0, "timed_out": 0, "resent": 0, "cancelled": 0}
-    for batch in Batch.objects.filter(status=BatchStatus.RUNNING, lease_expires_at__lt=now).select_related(
-        "job__batch_config__instance_type"
-    ):
+def requeue_or_fail_lost_batches(now: datetime) -> tuple[int, int]:
+    """A running batch whose lease expired lost its worker: send it again, up to MAX_BATCH_ATTEMPTS,
+    then fail it with the reason. Returns (requeued, failed)."""
+    requeued = failed = 0
+    expired = Batch.objects.filter(status=BatchStatus.RUNNING, lease_expires_at__lt=now)
+    for batch in expired.select_related("job__batch_config__instance_type")[:ROUND]:
         if batch.attempts < settings.MAX_BATCH_ATTEMPTS and batch.job.status == JobStatus.RUNNING:
             with transaction.atomic():
-                taken = Batch.objects.filter(pk=batch.pk, status=BatchStatus.RUNNING, attempts=batch.attempts).update(
-                    status=BatchStatus.QUEUED, lease_expires_at=None, queued_at=now
-                )
+                taken = transitions.batch_requeue_lost(batch)
                 if taken:
                     dispatch.send_predict(batch.pk, batch.job.batch_config.instance_type.queue)
-            counts["requeued"] += taken
-            _close_lost_attempt(batch, now)
+            requeued += taken
+            transitions.attempt_close_lost(batch)
             logger.warning("%s lost its worker %s; sent again", batch, batch.worker)
             continue
         error = (
             f"the worker running it ({batch.worker}) stopped responding on attempt {batch.attempts} of "
             f"{settings.MAX_BATCH_ATTEMPTS}"
         )
-        failed = Batch.objects.filter(pk=batch.pk, status=BatchStatus.RUNNING, attempts=batch.attempts).update(
-            status=BatchStatus.FAILED, error=error, finished_at=now, lease_expires_at=None
-        )
-        counts["failed_batches"] += failed
-        if failed:
-            _close_lost_attempt(batch, now)
-            lifecycle.after_batch(batch.job_id)
+        if transitions.batch_fail_lost(batch, error=error):
+            failed += 1
+            transitions.attempt_close_lost(batch)
+            feed.after_batch(batch.job_id)
+    return requeued, failed
 
-    for job in BatchJob.objects.filter(
-        status=JobStatus.RUNNING, started_at__lt=now - timedelta(seconds=settings.JOB_TIMEOUT_S)
-    ):
+
+def fail_timed_out_jobs(now: datetime) -> int:
+    """A job running longer than JOB_TIMEOUT_S fails, saying in which step."""
+    timed_out = 0
+    started_before = now - timedelta(seconds=settings.JOB_TIMEOUT_S)
+    for job in BatchJob.objects.filter(status=JobStatus.RUNNING, started_at__lt=started_before)[:ROUND]:
         hours = settings.JOB_TIMEOUT_S / 3600
-        counts["timed_out"] += lifecycle.finish(
+        timed_out += finish.finish(
             job.pk,
             JobStatus.FAILED,
             message=(
@@ -75,55 +66,83 @@ def reap() -> dict[str, int]:
                 f"in the {job.get_phase_display().lower()} step; no output table was written."
             ),
         )
+    return timed_out
 
-    stale = BatchJob.objects.filter(status=JobStatus.RUNNING, lease_expires_at__lt=now)
-    lost = now - timedelta(seconds=max(60, settings.REAPER_INTERVAL_S * 4))
-    for job in BatchJob.objects.filter(
-        status=JobStatus.RUNNING, phase=JobPhase.EXTRACTING, lease_expires_at__isnull=True, started_at__lt=lost
-    ):
-        with transaction.atomic():  # its extract message never arrived (a broker hiccup)
-            dispatch.send_extract(job.pk)
-        counts["resent"] += 1
-    for job in stale.filter(phase=JobPhase.EXTRACTING):
-        with transaction.atomic():
-            dispatch.send_extract(job.pk)
-        counts["resent"] += 1
-    for job in stale.filter(phase=JobPhase.COMMITTING):
-        lifecycle.dispatch_commit(job.pk)
-        counts["resent"] += 1
-    # A batch sent long ago and never claimed: its message may be lost. Sending it again is safe
-    # (the claim is a conditional UPDATE), and queued_at moves on so it is not sent every round.
-    for batch in Batch.objects.filter(
-        status=BatchStatus.QUEUED, queued_at__lt=lost, job__status=JobStatus.RUNNING
-    ).select_related("job__batch_config__instance_type"):
-        with transaction.atomic():
-            if Batch.objects.filter(pk=batch.pk, status=BatchStatus.QUEUED, queued_at=batch.queued_at).update(
-                queued_at=now
-            ):
-                dispatch.send_predict(batch.pk, batch.job.batch_config.instance_type.queue)
-                counts["resent"] += 1
-    for job in BatchJob.objects.filter(status=JobStatus.RUNNING, phase=JobPhase.PREDICTING):
-        lifecycle.after_batch(job.pk)  # a lost message between two batches is found again here
 
-    for job in BatchJob.objects.filter(status=JobStatus.CANCELLING):
-        counts["cancelled"] += lifecycle.finish_cancelled_if_idle(job.pk)
-
-    retention = now - timedelta(hours=settings.STAGING_RETENTION_H)
-    for job_id in BatchJob.objects.filter(
-        status=JobStatus.FAILED, finished_at__lt=retention, staging_removed=False
-    ).values_list("pk", flat=True):
-        staging.remove_job(job_id)
-        BatchJob.objects.filter(pk=job_id).update(staging_removed=True)
-
-    for build_id in Build.objects.filter(status=BuildStatus.PENDING, created_at__lt=lost).values_list("pk", flat=True):
-        verify_build.delay(str(build_id))  # its verification message was lost; claiming makes this safe
-    Build.objects.filter(
-        status=BuildStatus.BUILDING, started_at__lt=now - timedelta(seconds=3 * settings.BUILD_TIMEOUT_S)
-    ).update(
-        status=BuildStatus.FAILED,
-        finished_at=now,
-        log="The worker verifying this build stopped before it finished; upload the build again.",
+def resend_lost_steps(now: datetime) -> int:
+    """Send again an extraction whose message never arrived, and an extraction or commit whose
+    worker died (its lease expired). Claiming the step makes a duplicate harmless."""
+    resent = 0
+    running = BatchJob.objects.filter(status=JobStatus.RUNNING)
+    never_claimed = running.filter(
+        phase=JobPhase.EXTRACTING, lease_expires_at__isnull=True, started_at__lt=lost_after(now)
     )
+    stale = running.filter(lease_expires_at__lt=now)
+    for job_id in [
+        *never_claimed.values_list("pk", flat=True)[:ROUND],
+        *stale.filter(phase=JobPhase.EXTRACTING).values_list("pk", flat=True)[:ROUND],
+    ]:
+        with transaction.atomic():
+            dispatch.send_extract(job_id)
+        resent += 1
+    for job_id in stale.filter(phase=JobPhase.COMMITTING).values_list("pk", flat=True)[:ROUND]:
+        feed.send_commit(job_id)
+        resent += 1
+    return resent
 
-    lifecycle.jobs_admit()
+
+def resend_unclaimed_batches(now: datetime) -> int:
+    """A batch sent long ago and never claimed: its message may be lost. Sending it again is safe (the
+    claim is a conditional UPDATE), and its sent time moves on so it is not sent every round."""
+    resent = 0
+    unclaimed = Batch.objects.filter(
+        status=BatchStatus.QUEUED, queued_at__lt=lost_after(now), job__status=JobStatus.RUNNING
+    )
+    for batch in unclaimed.select_related("job__batch_config__instance_type")[:ROUND]:
+        with transaction.atomic():
+            if transitions.batch_resend(batch):
+                dispatch.send_predict(batch.pk, batch.job.batch_config.instance_type.queue)
+                resent += 1
+    return resent
+
+
+def nudge_predicting_jobs() -> None:
+    """Feed every predicting job (or send its commit): a message lost between two batches is found
+    again here."""
+    for job_id in BatchJob.objects.filter(status=JobStatus.RUNNING, phase=JobPhase.PREDICTING).values_list(
+        "pk", flat=True
+    )[:ROUND]:
+        feed.after_batch(job_id)
+
+
+def finish_idle_cancelling_jobs() -> int:
+    """A cancelling job with nothing running any more ends cancelled."""
+    cancelling = BatchJob.objects.filter(status=JobStatus.CANCELLING).values_list("pk", flat=True)[:ROUND]
+    return sum(finish.finish_cancelled_if_idle(job_id) for job_id in cancelling)
+
+
+def remove_old_staging(now: datetime) -> int:
+    """A failed job's kept input and predictions go after STAGING_RETENTION_H."""
+    retention = now - timedelta(hours=settings.STAGING_RETENTION_H)
+    old = BatchJob.objects.filter(status=JobStatus.FAILED, finished_at__lt=retention, staging_removed=False)
+    removed = 0
+    for job_id in old.values_list("pk", flat=True)[:ROUND]:
+        finish.remove_staging(job_id)
+        removed += 1
+    return removed
+
+
+def reap() -> dict[str, int]:
+    now = timezone.now()
+    requeued, failed = requeue_or_fail_lost_batches(now)
+    counts = {
+        "requeued": requeued,
+        "failed_batches": failed,
+        "timed_out": fail_timed_out_jobs(now),
+        "resent": resend_lost_steps(now) + resend_unclaimed_batches(now),
+    }
+    nudge_predicting_jobs()
+    counts["cancelled"] = finish_idle_cancelling_jobs()
+    counts["staging_removed"] = remove_old_staging(now)
+    admit.jobs_admit()
     return counts

@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from batchjobs.choices import BatchStatus
 from batchjobs.models import Batch, BatchJob
-from batchjobs.pipeline import commit, extract, lifecycle, predict
+from batchjobs.pipeline import admit, commit, extract, predict
 from builds.models import InstanceType
 from builds.services import batch_config_set, build_register
 from builds.verification import build_verify
@@ -61,7 +61,7 @@ def output_rows(name: str) -> list[dict] | None:
 
 def run_job(job: BatchJob) -> BatchJob:
     """Admit, extract, predict every batch, commit: what the workers do, here and in order."""
-    lifecycle.jobs_admit()
+    admit.jobs_admit()
     extract.job_extract(job.pk)
     while queued := list(Batch.objects.filter(job=job, status=BatchStatus.QUEUED).values_list("pk", flat=True)):
         for batch_id in queued:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from batchjobs.choices import JobStatus
 from batchjobs.models import BatchAttempt, BatchJob
-from batchjobs.pipeline import lifecycle
+from batchjobs.pipeline import finish
 from tests.factories import BatchConfigFactory, BatchFactory, BatchJobFactory, BuildFactory, UserFactory
 
 HX_TABLE = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "job-table"}
@@ -217,7 +217,7 @@ def test_a_retried_job_shows_its_input_was_kept(web, config):
 
 def test_a_failed_job_without_a_reason_still_says_which_step_failed(config):
     job = BatchJobFactory(batch_config=config, status="running", phase="committing")
-    lifecycle.finish(job.pk, JobStatus.FAILED)
+    finish.finish(job.pk, JobStatus.FAILED)
     job.refresh_from_db()
     assert job.message == "The job failed while writing the output table; no cause was recorded."
 

@@ -8,10 +8,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from batchjobs import services
+from batchjobs import selectors, services, transitions
 from batchjobs.choices import BatchStatus, JobPhase, JobStatus
 from batchjobs.models import Batch, BatchAttempt, BatchJob
-from batchjobs.pipeline import commit, extract, lifecycle, predict, reaper, staging
+from batchjobs.pipeline import admit, commit, extract, feed, predict, reaper, staging
 from builds.models import InstanceType
 from tables import selectors as table_selectors
 from tables.models import TableRecord
@@ -126,7 +126,7 @@ def test_redelivered_steps_do_nothing(config, ml_model, user):
     job = run_job(trigger(ml_model, user, "prod.t.input"))
     assert job.status == JobStatus.SUCCEEDED
     batch = job.batches.first()
-    assert lifecycle.jobs_admit() == []
+    assert admit.jobs_admit() == []
     assert extract.job_extract(job.pk) is False
     assert predict.batch_predict(batch.pk) is False
     assert commit.job_commit(job.pk) is False
@@ -271,11 +271,11 @@ def test_jobs_start_oldest_first_while_fewer_than_the_limit_run(config, ml_model
     first = trigger(ml_model, user, "prod.t.input", "prod.out.a")
     second = trigger(ml_model, user, "prod.t.input", "prod.out.b")
     third = trigger(ml_model, user, "prod.t.input", "prod.out.c")
-    assert lifecycle.jobs_admit() == [str(first.pk)]
-    assert lifecycle.queue_positions([second.pk, third.pk]) == {second.pk: 1, third.pk: 2}
-    assert lifecycle.jobs_admit() == []  # full
+    assert admit.jobs_admit() == [str(first.pk)]
+    assert selectors.queue_positions([second.pk, third.pk]) == {second.pk: 1, third.pk: 2}
+    assert admit.jobs_admit() == []  # full
     run_job(first)
-    assert lifecycle.jobs_admit() == [str(second.pk)]
+    assert admit.jobs_admit() == [str(second.pk)]
     first.refresh_from_db()
     assert first.status == JobStatus.SUCCEEDED
 
@@ -287,7 +287,7 @@ def test_cancelling_a_queued_job_ends_it_at_once(config, ml_model, user):
     make_input("prod.t.input", 1_000)
     job = services.job_cancel(job=trigger(ml_model, user, "prod.t.input"))
     assert job.status == JobStatus.CANCELLED
-    assert lifecycle.jobs_admit() == []
+    assert admit.jobs_admit() == []
     with pytest.raises(ValidationError):
         services.job_cancel(
             job=BatchJob.objects.create(
@@ -304,15 +304,15 @@ def test_cancelling_a_queued_job_ends_it_at_once(config, ml_model, user):
 def test_cancelling_a_running_job_stops_its_batches_and_writes_no_output(config, ml_model, user):
     make_input("prod.t.input", 6_000)
     job = trigger(ml_model, user, "prod.t.input")
-    lifecycle.jobs_admit()
+    admit.jobs_admit()
     extract.job_extract(job.pk)
     first = job.batches.filter(status=BatchStatus.QUEUED).first()
-    Batch.objects.filter(pk=first.pk).update(status=BatchStatus.RUNNING, lease_expires_at=lifecycle.lease())
+    Batch.objects.filter(pk=first.pk).update(status=BatchStatus.RUNNING, lease_expires_at=transitions.lease())
     job = services.job_cancel(job=job)
     assert job.status == JobStatus.CANCELLING  # a batch is still running
     assert not job.batches.filter(status__in=[BatchStatus.PENDING, BatchStatus.QUEUED]).exists()
     Batch.objects.filter(pk=first.pk).update(status=BatchStatus.CANCELLED)  # its worker saw the cancel
-    lifecycle.after_batch(job.pk)
+    feed.after_batch(job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED
     assert output_rows("prod.out.scores") is None
@@ -324,7 +324,7 @@ def test_a_running_batch_is_stopped_when_its_job_is_cancelled(ml_model, user, se
     model_with_config(ml_model, user, IN_BATCHES + "import time; time.sleep(30)", processes="ONE")
     make_input("prod.t.input", 1_000)
     job = trigger(ml_model, user, "prod.t.input")
-    lifecycle.jobs_admit()
+    admit.jobs_admit()
     extract.job_extract(job.pk)
     batch = job.batches.get()
     BatchJob.objects.filter(pk=job.pk).update(cancel_requested=True)  # what job_cancel sets
@@ -353,8 +353,8 @@ def test_retry_runs_only_the_failed_batches_and_commits(ml_model, user, tmp_path
     job = services.job_retry(job=job, requested_by=user)
     assert job.status == JobStatus.QUEUED
     assert job.queued_at > failed_at and job.started_at is None  # its timeline's wait starts at the retry
-    lifecycle.jobs_admit()
-    lifecycle.feed(job.pk)  # what the admit's on-commit does
+    admit.jobs_admit()
+    feed.feed(job.pk)  # what the admit's on-commit does
     job = run_job(job)
     assert job.status == JobStatus.SUCCEEDED, job.message
     assert dict(job.batches.values_list("index", "attempts")) == {0: 1, 1: 1, 2: 1}
@@ -370,7 +370,7 @@ def test_the_reaper_requeues_a_batch_whose_worker_died_then_fails_it_naming_it(c
     settings.MAX_BATCH_ATTEMPTS = 2
     make_input("prod.t.input", 1_000)
     job = trigger(ml_model, user, "prod.t.input")
-    lifecycle.jobs_admit()
+    admit.jobs_admit()
     extract.job_extract(job.pk)
     batch = job.batches.get()
     expired = timezone.now() - timedelta(seconds=1)
@@ -392,7 +392,7 @@ def test_a_job_past_its_timeout_fails(config, ml_model, user, settings):
     settings.JOB_TIMEOUT_S = 60
     make_input("prod.t.input", 1_000)
     job = trigger(ml_model, user, "prod.t.input")
-    lifecycle.jobs_admit()
+    admit.jobs_admit()
     BatchJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(seconds=61))
     assert reaper.reap()["timed_out"] == 1
     job.refresh_from_db()
@@ -429,7 +429,7 @@ def test_the_reaper_sends_again_a_batch_whose_message_was_lost(
 ):
     make_input("prod.t.input", 1_000)
     job = trigger(ml_model, user, "prod.t.input")
-    lifecycle.jobs_admit()
+    admit.jobs_admit()
     extract.job_extract(job.pk)
     batch = job.batches.get()
     assert batch.status == BatchStatus.QUEUED and batch.queued_at is not None

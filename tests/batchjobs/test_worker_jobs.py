@@ -25,7 +25,7 @@ from django.db import connections
 from pyarrow import fs as pafs
 
 from batchjobs import services
-from batchjobs.choices import BATCH_TERMINAL, JOB_TERMINAL, BatchStatus, EventId, JobStatus
+from batchjobs.choices import BatchStatus, EventId, JobStatus
 from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
 from batchjobs.pipeline import staging
 from builds.choices import BuildStatus
@@ -147,7 +147,7 @@ def trigger(config, owner, input_table: str, output_table: str) -> BatchJob:
 def settled(job_id) -> BatchJob | None:
     """The job once it ended and the worker wrote everything that follows the status: staging
     removed (unless it failed: kept for a retry) and, for a success, the output's table record."""
-    job = BatchJob.objects.filter(pk=job_id, status__in=JOB_TERMINAL).first()
+    job = BatchJob.objects.filter(pk=job_id, status__in=JobStatus.TERMINAL).first()
     if job is None or (job.status != JobStatus.FAILED and not job.staging_removed):
         return None
     if job.status == JobStatus.SUCCEEDED and not TableRecord.objects.filter(name=job.output_table).exists():
@@ -465,7 +465,7 @@ def test_it_cancels_a_running_job_stopping_its_model_processes(job_worker, owner
     assert job.message == "Cancelled: no output table was written."
     assert read_table(output) is None
     statuses = list(job.batches.values_list("status", flat=True))
-    assert set(statuses) <= set(BATCH_TERMINAL), statuses
+    assert set(statuses) <= set(BatchStatus.TERMINAL), statuses
     assert BatchStatus.CANCELLED in statuses
     wait_for(lambda: all(is_gone(process) for process in models), timeout=10, message="the model processes to end")
     assert evids(job) == [EventId.START]

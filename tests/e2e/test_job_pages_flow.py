@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from batchjobs import services
-from batchjobs.choices import JOB_TERMINAL, BatchStatus, JobStatus
+from batchjobs.choices import BatchStatus, JobStatus
 from batchjobs.models import Batch, BatchJob
 from builds.choices import BuildStatus
 from builds.models import Build, InstanceType
@@ -87,7 +87,7 @@ def failed_job(user, name: str) -> BatchJob:
         model=model, input_table=f"prod.e2e.{name}_in", output_table=f"prod.e2e.{name}_out", requested_by=user
     )
     job = wait_for(
-        lambda: BatchJob.objects.filter(pk=job.pk, status__in=JOB_TERMINAL).first(), message="the job to end"
+        lambda: BatchJob.objects.filter(pk=job.pk, status__in=JobStatus.TERMINAL).first(), message="the job to end"
     )
     assert job.status == JobStatus.FAILED, job.message
     return job

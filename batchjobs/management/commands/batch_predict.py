@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from batchjobs import services
-from batchjobs.choices import JOB_ACTIVE, JobStatus
+from batchjobs.choices import JobStatus
 from builds.management.lookup import user_and_model
 
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         if not wait:
             return
         deadline, last = time.monotonic() + timeout, None
-        while job.status in JOB_ACTIVE and time.monotonic() < deadline:
+        while job.status in JobStatus.ACTIVE and time.monotonic() < deadline:
             time.sleep(1)
             job.refresh_from_db()
             progress = (job.status, job.phase, job.batches.filter(status="succeeded").count())
