@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
-
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -14,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from batchjobs import cloudwatch, selectors, services
+from batchjobs.filters import EventFilter, JobFilter
 from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
 from builds import selectors as build_selectors
 
@@ -107,27 +106,16 @@ def _trigger_arguments(request: Request) -> dict:
 
 class BatchJobListApi(GenericAPIView):
     serializer_class = BatchJobSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = JobFilter
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("model_id", str),
-            OpenApiParameter("status", str),
-            OpenApiParameter("requested_by", str, description="username of whoever triggered the job"),
-            OpenApiParameter("since", str, description="jobs created on or after this date (2026-11-27)"),
-            OpenApiParameter("job_id", str, description="a job id or its start (hexadecimal, dashes optional)"),
-        ]
-    )
+    def get_queryset(self):
+        return selectors.job_list(user=self.request.user)
+
+    @extend_schema(responses=BatchJobSerializer(many=True))  # a list: the schema shows its filters and pages
     def get(self, request: Request) -> Response:
-        since = _date(request, "since")
-        jobs = selectors.job_list(
-            user=request.user,
-            model_id=request.query_params.get("model_id", ""),
-            status=request.query_params.get("status", ""),
-            requested_by=request.query_params.get("requested_by", ""),
-            since=datetime.combine(since, time.min, tzinfo=timezone.get_current_timezone()) if since else None,
-            id_prefix=request.query_params.get("job_id", ""),
-        )
-        page = selectors.with_progress(self.paginate_queryset(jobs))
+        jobs = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        page = selectors.with_progress(jobs)
         return self.get_paginated_response(BatchJobSerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(request=TriggerSerializer, responses={201: BatchJobSerializer})
@@ -262,39 +250,15 @@ class EventSerializer(serializers.ModelSerializer):
         ]
 
 
-def _date(request: Request, name: str):
-    value = request.query_params.get(name, "")
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError({name: [f"{name} must be a date like 2026-11-27."]}) from None
-
-
 class EventListApi(GenericAPIView):
     serializer_class = EventSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = EventFilter
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("evid", int),
-            OpenApiParameter("model_id", str),
-            OpenApiParameter("job_id", str),
-            OpenApiParameter("since", str),
-            OpenApiParameter("until", str),
-        ]
-    )
+    def get_queryset(self):
+        return selectors.event_list(user=self.request.user)
+
+    @extend_schema(responses=EventSerializer(many=True))
     def get(self, request: Request) -> Response:
-        evid = request.query_params.get("evid", "")
-        if evid and evid not in {"400", "401", "402"}:
-            raise ValidationError({"evid": ["evid must be 400 (success), 401 (failure) or 402 (start)."]})
-        events = selectors.event_list(
-            user=request.user,
-            evid=int(evid) if evid else None,
-            model_id=request.query_params.get("model_id", ""),
-            job_id=request.query_params.get("job_id", ""),
-            since=_date(request, "since"),
-            until=_date(request, "until"),
-        )
-        page = self.paginate_queryset(events)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(EventSerializer(page, many=True).data)

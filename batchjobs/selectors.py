@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -24,36 +23,13 @@ def _visible(queryset: QuerySet, user: AbstractBaseUser, path: str = "model__tea
     return queryset if user.is_staff else queryset.filter(**{path: user.groups.all()})
 
 
-def job_list(
-    *,
-    user: AbstractBaseUser,
-    model_id: str = "",
-    status: str = "",
-    requested_by: str = "",
-    since: datetime | None = None,
-    id_prefix: str = "",
-) -> QuerySet[BatchJob]:
-    """Visible jobs, newest first. Progress is not annotated here (it would aggregate every job's
-    batches before the page is cut): call with_progress() on the jobs actually shown."""
+def job_list(*, user: AbstractBaseUser) -> QuerySet[BatchJob]:
+    """Visible jobs, newest first (batchjobs.filters narrows them). Progress is not annotated here
+    (it would aggregate every job's batches before the page is cut): call with_progress() on the
+    jobs actually shown."""
     jobs = _visible(BatchJob.objects.select_related("model", "build", "batch_config", "requested_by"), user)
     # A list never shows a build's log or schema, nor a config's environment (job_get loads them).
     jobs = jobs.defer("model__description", "build__log", "build__schema", "batch_config__env")
-    if model_id:
-        jobs = jobs.filter(model__model_id=model_id)
-    if status:
-        if status not in JobStatus.values:
-            raise ValidationError({"status": [f"status must be one of {', '.join(JobStatus.values)}."]})
-        jobs = jobs.filter(status=status)
-    if requested_by:
-        jobs = jobs.filter(requested_by__username=requested_by)
-    if since:
-        jobs = jobs.filter(created_at__gte=since)
-    if id_prefix:
-        digits = clean_id_prefix(id_prefix)
-        # In the UUID's text form: PostgreSQL compares its uuid as text with dashes.
-        parts = (digits[:8], digits[8:12], digits[12:16], digits[16:20], digits[20:])
-        dashed = "-".join(part for part in parts if part)
-        jobs = jobs.filter(id__startswith=dashed)
     return jobs.order_by("-created_at", "-id")
 
 
@@ -61,7 +37,9 @@ def clean_id_prefix(value: str) -> str:
     """The start of a job id as users paste it (any case, with or without dashes), as 1-32 hex digits."""
     digits = value.strip().lower().replace("-", "")
     if not digits or len(digits) > 32 or not HEX.fullmatch(digits):
-        raise ValidationError({"job_id": ["A job id (or its start) is hexadecimal digits and dashes, like 3f2a9c1e."]})
+        raise ValidationError(
+            "A job id (or its start) is hexadecimal digits and dashes, like 3f2a9c1e.", code="invalid"
+        )
     return digits
 
 
@@ -144,29 +122,9 @@ def attempt_list(*, job: BatchJob, index: int | None = None) -> QuerySet[BatchAt
     return attempts.order_by("batch__index", "-number")
 
 
-def event_list(
-    *,
-    user: AbstractBaseUser,
-    evid: int | None = None,
-    model_id: str = "",
-    job_id: str = "",
-    since: date | None = None,
-    until: date | None = None,
-) -> QuerySet[JobEvent]:
+def event_list(*, user: AbstractBaseUser) -> QuerySet[JobEvent]:
+    """Visible events, newest first (batchjobs.filters narrows them)."""
     events = _visible(JobEvent.objects.select_related("job"), user, "job__model__team__in")
-    if evid:
-        events = events.filter(evid=evid)
-    if model_id:
-        events = events.filter(model_id=model_id)
-    if job_id:
-        try:
-            events = events.filter(job_id=uuid.UUID(job_id))
-        except ValueError:
-            raise ValidationError({"job_id": ["job_id must be a job's full id (a UUID)."]}) from None
-    if since:
-        events = events.filter(date_created__date__gte=since)
-    if until:
-        events = events.filter(date_created__date__lte=until)
     return events.order_by("-date_created", "-id")
 
 

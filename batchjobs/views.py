@@ -15,7 +15,8 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from batchjobs import cloudwatch, selectors, services
 from batchjobs.choices import JOB_ACTIVE, JobStatus
-from batchjobs.forms import EventFilterForm, JobFilterForm, PredictForm
+from batchjobs.filters import BoardFilter, EventFilter, ModelJobsFilter
+from batchjobs.forms import PredictForm
 from batchjobs.models import BatchJob, JobEvent
 from builds import envmask
 from builds import selectors as build_selectors
@@ -77,7 +78,7 @@ def model_predict(request: HttpRequest, model_id: str) -> HttpResponse:
             }
         )
     context["form"] = form
-    context["recent"] = selectors.with_progress(selectors.job_list(user=request.user, model_id=model.model_id)[:5])
+    context["recent"] = selectors.with_progress(selectors.job_list(user=request.user).filter(model=model)[:5])
     if request.htmx:
         return render(request, "batchjobs/model_predict.html#predict-panel", context)
     return render(request, "batchjobs/model_predict.html", context, status=400 if form.errors else 200)
@@ -89,21 +90,15 @@ def job_url(job) -> str:
 
 def _board(request: HttpRequest, template: str, model=None) -> HttpResponse:
     """The Batch Jobs board, or the model's JOBS tab (the same board filtered to that model)."""
-    models = [] if model else list(build_selectors.model_list(user=request.user).values_list("model_id", flat=True))
-    data = request.GET.copy()
-    if model:  # the tab is one model's board: a model filter in its URL means nothing
-        data.pop("model", None)
-    form = JobFilterForm(data, models=models, users=selectors.team_usernames(request.user))
-    jobs, counts = BatchJob.objects.none(), {}
-    if form.is_valid():
-        filters = form.filters()
-        if model:
-            filters["model_id"] = model.model_id
-        try:
-            jobs = selectors.job_list(user=request.user, **filters).defer("error_detail")
-            counts = selectors.status_counts(selectors.job_list(user=request.user, **{**filters, "status": ""}))
-        except ValidationError as exc:
-            add_service_errors(form, exc)
+    jobs = selectors.job_list(user=request.user)
+    if model:
+        jobs = jobs.filter(model=model)
+    filters = (ModelJobsFilter if model else BoardFilter)(request.GET, jobs, request=request)
+    form, jobs, counts = filters.form, BatchJob.objects.none(), {}
+    if filters.is_valid():
+        jobs = filters.qs.defer("error_detail")
+        # The chips count what clicking them would show: every filter but the status.
+        counts = selectors.status_counts(filters.qs_ignoring("status"))
     paginator = Paginator(jobs, 25)
     if counts:  # the chips' counts already hold the total: no second count(*) over the jobs
         paginator.count = counts[form.cleaned_data["status"]] if form.cleaned_data["status"] else sum(counts.values())
@@ -304,13 +299,9 @@ def _back_to(request: HttpRequest, job) -> HttpResponse:
 
 def event_list(request: HttpRequest) -> HttpResponse:
     """Events users query to find a job: 402 start, 400 success, 401 failure."""
-    form = EventFilterForm(request.GET)  # every filter is optional: no filter lists every event
-    events = JobEvent.objects.none()
-    if form.is_valid():
-        try:
-            events = selectors.event_list(user=request.user, **{k: v for k, v in form.cleaned_data.items() if v})
-        except ValidationError as exc:
-            add_service_errors(form, exc)
+    filters = EventFilter(request.GET, selectors.event_list(user=request.user))  # no filter: every event
+    form = filters.form
+    events = filters.qs if filters.is_valid() else JobEvent.objects.none()
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
