@@ -14,7 +14,6 @@ from django.http import Http404
 
 from batchjobs.choices import BatchStatus, JobStatus
 from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
-from batchjobs.pipeline.lifecycle import queue_positions
 
 HEX = re.compile(r"[0-9a-f]+")
 
@@ -209,3 +208,23 @@ def rows_done_since(job: BatchJob, since: datetime | None) -> int:
         return 0
     done = job.batches.filter(status=BatchStatus.SUCCEEDED, finished_at__gte=since).aggregate(n=Sum("rows"))
     return done["n"] or 0
+
+
+def queue_positions(job_ids: list) -> dict:
+    """The 1-based position of each queued job among all queued jobs."""
+    if not job_ids:
+        return {}
+    queued = list(
+        BatchJob.objects.filter(status=JobStatus.QUEUED).order_by("created_at", "id").values_list("pk", flat=True)
+    )
+    position = {pk: i + 1 for i, pk in enumerate(queued)}
+    return {pk: position.get(pk) for pk in job_ids}
+
+
+def all_batches_done(job_id) -> bool:
+    return not Batch.objects.filter(job_id=job_id).exclude(status__in=BatchStatus.TERMINAL).exists()
+
+
+def job_is_live(job_id) -> bool:
+    """Whether a worker should go on working for this job (not cancelled, not ended)."""
+    return BatchJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, cancel_requested=False).exists()

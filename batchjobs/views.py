@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -14,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from batchjobs import cloudwatch, selectors, services
-from batchjobs.choices import JOB_ACTIVE, JobStatus
+from batchjobs.choices import JobStatus
 from batchjobs.filters import BoardFilter, EventFilter, ModelJobsFilter
 from batchjobs.forms import PredictForm
 from batchjobs.models import BatchJob, JobEvent
@@ -116,7 +115,7 @@ def _board(request: HttpRequest, template: str, model=None) -> HttpResponse:
         "status_query": status_query.urlencode(),
         "chips": [(value, label, counts.get(value, 0)) for value, label in JobStatus.choices],
         "total": sum(counts.values()),
-        "polling": any(j.status in JOB_ACTIVE for j in page.object_list),
+        "polling": any(j.status in JobStatus.ACTIVE for j in page.object_list),
     }
     if model:
         context.update(tab="jobs", active_config=build_selectors.active_batch_config(model=model))
@@ -157,8 +156,9 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
         "timeline": selectors.job_timeline(job, now),
         "speed": selectors.job_speed(job, now, selectors.rows_done_since(job, job.started_at)),
         "cloudwatch_url": cloudwatch_url,
-        "retryable": services.job_retryable(job),
-        "polling": job.status in JOB_ACTIVE,
+        "cancellable": not services.job_cancel_refusal(job),
+        "retryable": not services.job_retry_refusal(job),
+        "polling": job.status in JobStatus.ACTIVE,
     }
     if request.htmx and request.htmx.target == "job-live":
         if not context["polling"]:  # ended: reload once, so the actions fit the final state
@@ -262,8 +262,9 @@ def _confirm(request: HttpRequest, job, action: str) -> HttpResponse:
 def job_cancel(request: HttpRequest, job_id) -> HttpResponse:
     job = selectors.job_get(user=request.user, job_id=job_id)
     if request.method == "GET":
-        if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
-            messages.info(request, f"The job is {job.get_status_display().lower()}: there is nothing to cancel.")
+        refusal = services.job_cancel_refusal(job)
+        if refusal:
+            messages.info(request, refusal)
             return _back_to(request, job)
         return _confirm(request, job, "cancel")
     try:
@@ -278,11 +279,9 @@ def job_cancel(request: HttpRequest, job_id) -> HttpResponse:
 def job_retry(request: HttpRequest, job_id) -> HttpResponse:
     job = selectors.job_get(user=request.user, job_id=job_id)
     if request.method == "GET":
-        if job.status != JobStatus.FAILED:
-            messages.info(request, f"The job is {job.get_status_display().lower()}: only a failed job can be retried.")
-            return _back_to(request, job)
-        if not services.job_retryable(job):
-            messages.info(request, services.NOT_RETRYABLE.format(hours=settings.STAGING_RETENTION_H))
+        refusal = services.job_retry_refusal(job)
+        if refusal:
+            messages.info(request, refusal)
             return _back_to(request, job)
         return _confirm(request, job, "retry")
     try:
