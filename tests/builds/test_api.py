@@ -192,3 +192,23 @@ def test_the_openapi_schema_describes_the_api(api):
     assert response.status_code == 200
     paths = response.json()["paths"]
     assert "/api/v1/builds/{build_id}/batch-config/" in paths and "/api/v1/models/" in paths
+
+
+def test_the_api_schema_needs_a_login(client, db):
+    assert client.get("/api/schema/").status_code in (401, 403)
+
+
+def test_nested_serializer_errors_keep_the_error_shape(api, ml_model):
+    build = BuildFactory(model=ml_model)
+    response = api.put(
+        f"/api/v1/builds/{build.id}/batch-config/",
+        {"deployment_name": "ok", "instance_type": "ml.m5.large", "env": {"A": None}},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"]["env"] == ["A: This field may not be null."]
+
+
+def test_a_model_cannot_be_named_new(api, team):
+    response = api.post("/api/v1/models/", {"model_id": "new", "team": team.name}, format="json")
+    assert response.status_code == 400 and "model_id" in response.json()["errors"]

@@ -110,3 +110,19 @@ def test_the_seeded_catalog_has_the_cloud_style_names(db):
     large = InstanceType.objects.get(name="ml.m5.large")
     assert (large.vcpus, large.memory_mib, large.queue) == (2, 8192, "ml.m5.large")
     assert {"ml.m5.xlarge", "ml.c5.2xlarge", "ml.r5.xlarge"} <= set(InstanceType.objects.values_list("name", flat=True))
+
+
+def test_an_environment_value_with_a_nul_is_refused(web, ml_model):
+    build = BuildFactory(model=ml_model)
+    html = web.post(
+        f"/builds/{build.id}/batch-config/",
+        {
+            "deployment_name": "ok",
+            "instance_type": "ml.m5.large",
+            "processes": "ALL",
+            "env_key": ["A"],
+            "env_value": ["x\x00y"],
+        },
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "contains a NUL character" in html

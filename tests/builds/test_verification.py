@@ -3,6 +3,7 @@
 import io
 import subprocess
 import sys
+import tarfile
 import zipfile
 
 import pytest
@@ -12,7 +13,7 @@ from builds.choices import BuildStatus
 from builds.models import Build
 from builds.services import build_register
 from builds.verification import build_verify
-from tests.artifacts import model_zip, source_zip, upload
+from tests.artifacts import GOOD_MODEL, GOOD_PREDICT, model_zip, source_zip, upload
 
 
 def register_and_verify(ml_model, user, content: bytes, *, name="scorer.zip", entrypoint="scorer:Scorer") -> Build:
@@ -167,3 +168,48 @@ def test_build_numbers_count_up_per_model(ml_model, user):
         model=ml_model, upload=upload(model_zip()), filename="b.zip", entrypoint="scorer:Scorer", created_by=user
     )
     assert (first.number, second.number) == (1, 2)
+
+
+def tar_gz(members: list[tarfile.TarInfo], contents: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for info in members:
+            data = contents.get(info.name)
+            info.size = len(data) if data is not None else 0
+            archive.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buffer.getvalue()
+
+
+def test_a_tar_gz_source_build_is_verified(ml_model, user):
+    code = GOOD_MODEL.replace("{predict}", GOOD_PREDICT).encode()
+    content = tar_gz(
+        [tarfile.TarInfo("pkg/__init__.py"), tarfile.TarInfo("pkg/scorer.py")],
+        {"pkg/__init__.py": b"", "pkg/scorer.py": code},
+    )
+    build = build_register(
+        model=ml_model,
+        upload=upload(content, "m.tar.gz"),
+        filename="m.tar.gz",
+        entrypoint="pkg.scorer:Scorer",
+        created_by=user,
+    )
+    assert build_verify(build_id=build.id).status == BuildStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize("kind", ["symlink", "hardlink", "dotdot"])
+def test_a_tar_gz_with_links_or_escaping_paths_is_refused(ml_model, user, kind):
+    link = tarfile.TarInfo("pkg/evil.py" if kind != "dotdot" else "../evil.py")
+    if kind == "symlink":
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    elif kind == "hardlink":
+        link.type, link.linkname = tarfile.LNKTYPE, "/etc/passwd"
+    content = tar_gz([tarfile.TarInfo("pkg/scorer.py"), link], {"pkg/scorer.py": b"x = 1\n", "../evil.py": b""})
+    with pytest.raises(ValidationError) as refused:
+        build_register(
+            model=ml_model,
+            upload=upload(content, "m.tar.gz"),
+            filename="m.tar.gz",
+            entrypoint="pkg.scorer:Scorer",
+            created_by=user,
+        )
+    assert any(word in refused.value.message_dict["artifact"][0] for word in ("link", "outside"))
