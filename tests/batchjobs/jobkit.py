@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from batchjobs import services
 from batchjobs.choices import BatchStatus
 from batchjobs.models import Batch, BatchJob
 from batchjobs.pipeline import admit, commit, extract, predict
@@ -15,6 +16,9 @@ from tables import selectors as table_selectors
 from tests.artifacts import model_zip, upload
 
 DOUBLE = 'return pd.DataFrame({"score": df["amount"] * 2}, index=df.index)'
+# Models that misbehave only on real batches (which carry the input's id column), so that their
+# build passes verification on sample rows first.
+IN_BATCHES = 'if "id" not in df: return pd.DataFrame({"score": df["amount"] * 2})\n        '
 
 
 def model_with_config(
@@ -37,6 +41,10 @@ def model_with_config(
         instance_type=InstanceType.objects.get(name=instance_type),
         env=env or {},
     )
+
+
+def trigger(ml_model, user, input_table, output_table="prod.out.scores") -> BatchJob:
+    return services.job_trigger(model=ml_model, input_table=input_table, output_table=output_table, requested_by=user)
 
 
 def make_input(name: str, rows: int, *, extra: dict | None = None) -> str:

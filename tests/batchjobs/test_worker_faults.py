@@ -1,6 +1,7 @@
-"""Batch jobs end to end through a real Celery worker process (tests/conftest.py, job_worker: every
-queue, the reaper on beat, a 4 s lease, a 6 s predict timeout), on the broker and database from
-settings: kombu's filesystem transport and SQLite locally, Redis and PostgreSQL in CI.
+"""Batch jobs end to end through a real Celery worker process, good ones and ones with faults in the
+model or the platform (tests/conftest.py, job_worker: every queue, the reaper on beat, a 4 s lease,
+a 6 s predict timeout), on the broker and database from settings: kombu's filesystem transport and
+SQLite locally, Redis and PostgreSQL in CI.
 
 Each test triggers a job the way users do (batchjobs.services), waits for the worker to end it,
 and checks what users see (status, message, events) and what is left (output table, batches,
