@@ -47,6 +47,12 @@ def trigger(ml_model, user, input_table, output_table="prod.out.scores") -> Batc
     return services.job_trigger(model=ml_model, input_table=input_table, output_table=output_table, requested_by=user)
 
 
+def post_job(api, output="prod.out.scores", **overrides):
+    """Trigger a job of ds-premium-fraud-detection on prod.t.input through the API."""
+    body = {"model_id": "ds-premium-fraud-detection", "input_table": "prod.t.input", "output_table": output}
+    return api.post("/api/v1/batch-jobs/", {**body, **overrides}, format="json")
+
+
 def make_input(name: str, rows: int, *, extra: dict | None = None) -> str:
     catalog, table = table_selectors.resolve(name)
     columns = {

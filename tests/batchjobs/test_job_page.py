@@ -1,0 +1,44 @@
+"""The job page: polling while the job runs, the message of a failed job."""
+
+import pytest
+from django.urls import reverse
+
+from batchjobs.models import BatchJob
+from tests.batchjobs.jobkit import make_input, model_with_config, post_job, run_job
+
+pytestmark = pytest.mark.usefixtures("job_storage")
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def test_the_job_page_polls_until_the_job_ends(web, api, ready):
+    job = BatchJob.objects.get(pk=post_job(api).json()["job_id"])
+    url = reverse("batchjobs:job-detail", args=[job.pk])
+    page = web.get(url).content.decode()
+    assert "#1 in queue" in page and "Cancel job" in page and 'hx-trigger="every 2s"' in page
+    live = web.get(url, HTTP_HX_TARGET="job-live", **HX)
+    assert live.status_code == 200 and "<html" not in live.content.decode()
+    run_job(job)
+    ended = web.get(url, HTTP_HX_TARGET="job-live", **HX)
+    assert ended.headers["HX-Redirect"] == url  # one reload, then no more polling
+    final = web.get(url).content.decode()
+    assert "Succeeded" in final and "2,000 rows predicted into prod.out.scores." in final
+    assert "every 2s" not in final and "Cancel job" not in final
+
+
+def test_a_failed_jobs_page_shows_the_message_escaped_with_the_traceback_behind_show_more(web, ml_model, user):
+    model_with_config(
+        ml_model,
+        user,
+        'if "id" not in df: return pd.DataFrame({"score": df["amount"]})\n'
+        '        raise ValueError("<img src=x onerror=alert(1)>")',
+    )
+    make_input("prod.t.input", 1_000)
+    from batchjobs.services import job_trigger
+
+    job = run_job(job_trigger(model=ml_model, input_table="prod.t.input", output_table="prod.out.x", requested_by=user))
+    html = web.get(reverse("batchjobs:job-detail", args=[job.pk])).content.decode()
+    assert "<img src=x onerror=alert(1)>" not in html
+    assert "ValueError: &lt;img src=x onerror=alert(1)&gt;" in html
+    assert 'id="error-panel" role="alert" hx-disable' in html and "Batch Job Message" in html
+    assert "Show More" in html and "Traceback" in html
+    assert "Retry failed batches" in html
