@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Where load_demo keeps the demo password (settings read MLPLATFORM_DATA_DIR relative to this folder).
+DATA_DIR := $(or $(MLPLATFORM_DATA_DIR),var)
 # Django 6 needs Python >= 3.12: take the first interpreter that is new enough (pyenv's too).
 PYTHON ?= $(shell for c in python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null); do \
 	$$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { echo $$c; break; }; done)
@@ -23,20 +25,12 @@ install: $(VENV)/.installed
 run: install
 	@$(PY) manage.py migrate --noinput -v 0
 	@$(PY) manage.py load_demo
-	@mkdir -p var/log
-	@trap 'trap "" INT TERM; kill -TERM $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
-	$(VENV)/bin/celery -A mlplatform worker -B -n control@%h -Q celery -c 2 -l info > var/log/worker.log 2>&1 & \
-	$(VENV)/bin/celery -A mlplatform worker -n predict@%h -Q $$($(PY) manage.py worker_queues --predict-only) \
-		-l info > var/log/predict-worker.log 2>&1 & \
-	$(PY) manage.py runserver $(HOST):$(PORT) --noreload --skip-checks & web=$$!; \
-	for _ in $$(seq 150); do kill -0 $$web 2>/dev/null || exit 1; \
-		(exec 3<>/dev/tcp/$(HOST)/$(PORT)) 2>/dev/null && break; sleep 0.2; done; \
-	echo ""; \
-	echo "  ML Platform — Batch Prediction: http://$(HOST):$(PORT)/"; \
-	echo "  Log in as 'demo' with password: $$(cat var/demo_password)"; \
-	echo "  Celery workers and beat run beside it (logs: var/log/). Ctrl-C stops all of them."; \
-	echo ""; \
-	wait
+	@echo ""
+	@echo "  ML Platform — Batch Prediction: http://$(HOST):$(PORT)/"
+	@echo "  Log in as 'demo' with password: $$(cat $(DATA_DIR)/demo_password)"
+	@echo "  Starting the web server, beat and the control, io and predict workers (Procfile). Ctrl-C stops all of them."
+	@echo ""
+	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PYTHONUNBUFFERED=1 HOST=$(HOST) PORT=$(PORT) exec $(VENV)/bin/honcho start -f Procfile
 
 test: install
 	@$(VENV)/bin/ruff check .
