@@ -8,7 +8,8 @@ import mlplatform.celery  # noqa: F401  (the app registers the atomic transport 
 
 
 def test_messages_appear_only_whole(tmp_path, monkeypatch):
-    options = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path), "processed_folder": str(tmp_path)}
+    folders = ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")
+    options = {name: str(tmp_path) for name in folders}  # no control/ folder in the working directory
     with Connection("filesystem://localhost/", transport_options=options) as connection:
         assert type(connection.transport).__module__ == "mlplatform.broker"
         queue = connection.SimpleQueue("ml.m5.large")
