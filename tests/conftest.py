@@ -186,6 +186,14 @@ def wait_for(predicate, *, timeout: float = 60, interval: float = 0.25, message:
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def verify_builds_again_per_module():
+    """jobkit reuses a build's verification within a module only: each module verifies for real."""
+    jobkit = sys.modules.get("tests.batchjobs.jobkit")
+    if jobkit is not None:
+        jobkit.VERIFIED.clear()
+
+
 @pytest.fixture
 def job_storage(settings, tmp_path):
     """A lake and a staging folder of the test's own."""
