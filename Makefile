@@ -4,8 +4,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Where load_demo keeps the demo password (settings read MLPLATFORM_DATA_DIR relative to this folder).
-DATA_DIR := $(or $(MLPLATFORM_DATA_DIR),var)
 # Django 6 needs Python >= 3.12: take the first interpreter that is new enough (pyenv's too).
 PYTHON ?= $(shell for c in python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null); do \
 	$$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { echo $$c; break; }; done)
@@ -25,11 +23,7 @@ install: $(VENV)/.installed
 run: install
 	@$(PY) manage.py migrate --noinput -v 0
 	@$(PY) manage.py load_demo
-	@echo ""
-	@echo "  ML Platform — Batch Prediction: http://$(HOST):$(PORT)/"
-	@echo "  Log in as 'demo' with password: $$(cat $(DATA_DIR)/demo_password)"
-	@echo "  Starting the web server, beat and the control, io and predict workers (Procfile). Ctrl-C stops all of them."
-	@echo ""
+	@echo "Starting the web server, beat and the control, io and predict workers (Procfile); the address and login follow."
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PYTHONUNBUFFERED=1 HOST=$(HOST) PORT=$(PORT) exec $(VENV)/bin/honcho start -f Procfile
 
 test: install
