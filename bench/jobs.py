@@ -13,13 +13,13 @@ What it does, in one run:
 2. For each row count, the demo generator's rows (examples.fraud_model.data.generate, fixed
    seeds, 250,000 rows a chunk, "label" dropped) become the lake table prod.bench.input_<rows>
    and one Parquet file for the peers.
-3. The two workers of `make run`: `celery -A mlplatform worker -B -n control@%h -Q celery -c 2`
-   and `celery -A mlplatform worker -n predict@%h -Q $(manage.py worker_queues --predict-only)`.
+3. The processes of `make run`'s Procfile: beat, and the control (`-Q control -c 2`), io (`-Q io -c 2`)
+   and predict (`-Q $(manage.py worker_queues --predict-only)`) workers.
    The demo model's active batch config is ml.m5.large (2 vCPUs) with processes ALL.
 4. Each job is triggered through the service the PREDICT tab, the API and `manage.py
    batch_predict` call (batchjobs.services.job_trigger), in a process of its own that polls the
    job row every 20 ms. Meanwhile this process samples, every 50 ms, the RSS of every process of
-   both workers: their pool processes, the embedded beat, and the model processes (child.py, in
+   the workers and beat: their pool processes, and the model processes (child.py, in
    sessions of their own) they start. The output table's row count is checked.
 5. The `plain` and `multiprocessing` (2 workers) peers of ../shared/bench/peers.py run on the
    same rows (the Parquet file) and the same model class.
@@ -260,7 +260,7 @@ def model_processes(data_dir: str) -> list[psutil.Process]:
 
 @dataclass
 class Workers:
-    """The control and predict workers of `make run`, started and stopped like it does."""
+    """Beat and the control, io and predict workers of `make run` (its Procfile), started and stopped like it does."""
 
     env: dict
     data_dir: Path
@@ -272,7 +272,9 @@ class Workers:
         base = [str(celery)] if celery.exists() else [sys.executable, "-m", "celery"]
         queues = manage(self.env, "worker_queues", "--predict-only")
         commands = {
-            "control": [*base, "-A", "mlplatform", "worker", "-B", "-n", "control@%h", "-Q", "celery", "-c", "2"],
+            "beat": [*base, "-A", "mlplatform", "beat"],
+            "control": [*base, "-A", "mlplatform", "worker", "-n", "control@%h", "-Q", "control", "-c", "2"],
+            "io": [*base, "-A", "mlplatform", "worker", "-n", "io@%h", "-Q", "io", "-c", "2"],
             "predict": [*base, "-A", "mlplatform", "worker", "-n", "predict@%h", "-Q", queues],
         }
         logs = self.data_dir / "log"
@@ -291,7 +293,8 @@ class Workers:
         deadline = time.monotonic() + READY_TIMEOUT_S
         for role, proc in self.procs.items():
             log = logs / f"{role}-worker.log"
-            while "ready." not in log.read_text(errors="replace"):
+            ready = "beat: Starting..." if role == "beat" else "ready."
+            while ready not in log.read_text(errors="replace"):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit(f"the {role} worker did not start:\n{log.read_text(errors='replace')[-4000:]}")
                 time.sleep(0.1)
@@ -344,14 +347,14 @@ class RssSampler(threading.Thread):
                 children = main.children(recursive=True)
             except psutil.NoSuchProcess:
                 continue
-            self._add(main, f"{name} worker")
+            self._add(main, "beat" if name == "beat" else f"{name} worker")
             for child in children:
                 if child.pid in self.known:
                     continue
                 if is_model_process(child, self.data_dir):
                     self._add(child, "model process (child.py)")
                 else:
-                    self._add(child, f"{name} pool/beat process" if name == "control" else f"{name} pool process")
+                    self._add(child, f"{name} pool process")
         for child in model_processes(self.data_dir):
             self._add(child, "model process (child.py)")
 

@@ -28,8 +28,6 @@ from django.db import connection  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 # Factories import Django models, so they are imported once Django is set up, in the fixtures.
 @pytest.fixture

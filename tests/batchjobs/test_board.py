@@ -1,5 +1,5 @@
 """The Batch Jobs board, the job page, logs, confirmations and Re-run, over job rows as the
-pipeline leaves them (the pipeline itself is tested in test_jobs and test_worker_jobs)."""
+pipeline leaves them (the pipeline itself is tested in test_pipeline and test_worker_faults)."""
 
 from datetime import timedelta
 
