@@ -35,7 +35,7 @@ def _not_a_date(name: str) -> dict[str, str]:
 class SinceField(forms.Field):
     """A lower bound on a time: a date (its start in the current time zone) or a preset (1h, 24h, 7d, 30d ago)."""
 
-    default_error_messages = _not_a_date("since")
+    default_error_messages = {"invalid": "since must be a date like 2026-11-27, or 1h, 24h, 7d or 30d."}
 
     def to_python(self, value) -> datetime | None:
         value = (value or "").strip()

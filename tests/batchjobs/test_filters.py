@@ -13,7 +13,7 @@ from batchjobs.models import BatchJob
 from tests.factories import BatchConfigFactory, BatchJobFactory, BuildFactory
 
 ID_SENTENCE = "A job id (or its start) is hexadecimal digits and dashes, like 3f2a9c1e."
-SINCE_SENTENCE = "since must be a date like 2026-11-27."
+SINCE_SENTENCE = "since must be a date like 2026-11-27, or 1h, 24h, 7d or 30d."
 
 
 @pytest.fixture
