@@ -258,38 +258,46 @@ def _confirm(request: HttpRequest, job, action: str) -> HttpResponse:
     return render(request, "batchjobs/job_confirm.html", context)
 
 
-@require_http_methods(["GET", "POST"])
-def job_cancel(request: HttpRequest, job_id) -> HttpResponse:
+def _job_action(request: HttpRequest, job_id, action: str, *, refusal, act, done) -> HttpResponse:
+    """GET: what the action will do and the button that does it (or why it is not offered: the
+    service's own check); POST: do it, then back to the job page with what happened."""
     job = selectors.job_get(user=request.user, job_id=job_id)
     if request.method == "GET":
-        refusal = services.job_cancel_refusal(job)
-        if refusal:
-            messages.info(request, refusal)
+        reason = refusal(job)
+        if reason:
+            messages.info(request, reason)
             return _back_to(request, job)
-        return _confirm(request, job, "cancel")
+        return _confirm(request, job, action)
     try:
-        job = services.job_cancel(job=job)
-        messages.success(request, f"Job {job.status}." if job.status == "cancelled" else "Cancelling the job…")
+        job = act(job)
+        messages.success(request, done(job))
     except ValidationError as exc:
         messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
     return redirect(job_url(job))
+
+
+@require_http_methods(["GET", "POST"])
+def job_cancel(request: HttpRequest, job_id) -> HttpResponse:
+    return _job_action(
+        request,
+        job_id,
+        "cancel",
+        refusal=services.job_cancel_refusal,
+        act=lambda job: services.job_cancel(job=job),
+        done=lambda job: f"Job {job.status}." if job.status == JobStatus.CANCELLED else "Cancelling the job…",
+    )
 
 
 @require_http_methods(["GET", "POST"])
 def job_retry(request: HttpRequest, job_id) -> HttpResponse:
-    job = selectors.job_get(user=request.user, job_id=job_id)
-    if request.method == "GET":
-        refusal = services.job_retry_refusal(job)
-        if refusal:
-            messages.info(request, refusal)
-            return _back_to(request, job)
-        return _confirm(request, job, "retry")
-    try:
-        job = services.job_retry(job=job, requested_by=request.user)
-        messages.success(request, "The failed batches are queued to run again.")
-    except ValidationError as exc:
-        messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
-    return redirect(job_url(job))
+    return _job_action(
+        request,
+        job_id,
+        "retry",
+        refusal=services.job_retry_refusal,
+        act=lambda job: services.job_retry(job=job, requested_by=request.user),
+        done=lambda job: "The failed batches are queued to run again.",
+    )
 
 
 def _back_to(request: HttpRequest, job) -> HttpResponse:
