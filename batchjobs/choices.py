@@ -33,7 +33,6 @@ class BatchStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-BatchStatus.ACTIVE = (BatchStatus.PENDING, BatchStatus.QUEUED, BatchStatus.RUNNING)
 BatchStatus.TERMINAL = (BatchStatus.SUCCEEDED, BatchStatus.FAILED, BatchStatus.CANCELLED)
 
 

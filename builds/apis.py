@@ -214,5 +214,8 @@ class InstanceTypeListApi(GenericAPIView):
     serializer_class = InstanceTypeSerializer
     pagination_class = None
 
+    def get_queryset(self):
+        return selectors.instance_type_list()
+
     def get(self, request: Request) -> Response:
-        return Response(InstanceTypeSerializer(selectors.instance_type_list(), many=True).data)
+        return Response(InstanceTypeSerializer(self.get_queryset(), many=True).data)

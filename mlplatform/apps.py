@@ -51,6 +51,9 @@ def _secret_key_from(path: Path) -> str:
         os.link(partial, path)
     except FileExistsError:
         pass
+    except OSError:  # a filesystem without hard links: the last writer's key wins, before any use
+        if not path.exists():
+            os.replace(partial, path)
     finally:
-        partial.unlink()
+        partial.unlink(missing_ok=True)
     return path.read_text().strip()

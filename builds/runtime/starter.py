@@ -15,7 +15,7 @@ from django.conf import settings
 from builds.choices import Processes
 from builds.models import BatchConfig, Build
 from builds.runtime import artifacts
-from builds.runtime.process import ModelProcess, ModelProcessError, Reply
+from builds.runtime.process import ModelProcess, Reply
 from mlplatform.sdk import TYPES
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -81,15 +81,3 @@ def start_model(
         process.close()
         raise
     return process, reply
-
-
-__all__ = [
-    "ModelProcess",
-    "ModelProcessError",
-    "Resources",
-    "parallelism_for",
-    "prediction_types",
-    "resources_for",
-    "start_model",
-    "verification_resources",
-]
