@@ -1,12 +1,19 @@
 """A local S3 endpoint for tests: an HTTP server on 127.0.0.1 that hands each request to moto's S3
-implementation (moto's own server needs Flask, which the project does not install), so pyarrow's
-and boto3's real S3 client code runs: requests, multipart uploads, listings, deletes."""
+implementation (moto's own server needs Flask, which the project does not install), so pyarrow's,
+boto3's and delta-rs's real S3 client code runs: requests, multipart uploads, listings, deletes,
+conditional PUTs.
+
+It runs in a process of its own: delta-rs holds the GIL during some calls, so a server thread in
+the test's process would not answer them until they timed out."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from botocore.awsrequest import AWSPreparedRequest
@@ -57,19 +64,40 @@ class _S3Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
 
-@pytest.fixture
-def s3_endpoint() -> Iterator[str]:
-    """host:port of a local S3 endpoint on a free port of 127.0.0.1, empty for each test."""
+def serve() -> None:
+    """`python -m tests.s3server`: print the port, serve until standard input closes."""
     with mock_aws():
         server = ThreadingHTTPServer(("127.0.0.1", 0), _S3Handler)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
+        print(server.server_address[1], flush=True)
+        sys.stdin.read()
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def s3_endpoint() -> Iterator[str]:
+    """host:port of a local S3 endpoint on a free port of 127.0.0.1, empty for each test."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.s3server"],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = proc.stdout.readline().strip()
+        if not port.isdigit():
+            pytest.fail(f"the local S3 endpoint did not start (exit code {proc.poll()})")
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.stdin.close()
         try:
-            yield f"127.0.0.1:{server.server_address[1]}"
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join()
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def s3_url(endpoint: str, bucket: str, prefix: str) -> str:
@@ -78,3 +106,7 @@ def s3_url(endpoint: str, bucket: str, prefix: str) -> str:
     return (
         f"s3://{bucket}/{prefix}?endpoint_override={endpoint}&scheme=http&region=us-east-1&allow_bucket_creation=true"
     )
+
+
+if __name__ == "__main__":
+    serve()

@@ -1,44 +1,48 @@
-"""The lake catalog: tables are folders of Parquet files on a local disk or in S3.
+"""The lake catalog: tables are Delta Lake tables on a local disk or in S3.
 
-Layout: `<root>/<schema>/<table>/part-NNNNN-<write id>.parquet` plus `_manifest.json`, written
-last. A table exists only when its manifest does, and readers read only the files the manifest
-lists, so half-written tables, stray files and hidden folders are never seen.
+A table is `<root>/<schema>/<table>/`: Parquet files plus its `_delta_log`, readable as it is by
+Spark, Trino, DuckDB, Polars and pandas. A table exists from its first commit, and readers read
+only the files its log adds, so parts being written, stray files and hidden folders are never seen.
 
 Paths are built only from validated names (see names.py): user text never becomes a path, and
-no SQL engine ever sees it (an unknown quoted name in DuckDB would read the file of that name).
+no SQL engine ever sees it.
 
-Creating a table is atomic:
-- on a local disk, the parts and the manifest go to a hidden `<schema>/.tmp-<table>-<id>/`
-  folder that is then renamed into place; rename(2) never replaces a non-empty folder, so an
-  existing table is never overwritten;
-- on S3 (no atomic rename), the parts go under the final prefix and the manifest is written
-  last, after checking that no manifest is there. Two writers racing for the same new name in
-  the same instant could both pass that check; the platform prevents that upstream (no two
-  unfinished jobs target one output table).
+Creating a table writes its Parquet parts into the table's folder, then commits them as the
+table's version 0 with delta-rs (the `deltalake` package). That commit is put-if-absent: on a
+local disk by an atomic rename that never replaces a file, on S3 by a conditional PUT
+(`If-None-Match`, the `conditional_put: etag` mechanism delta-rs documents), so of two writers
+racing for one new name exactly one wins; the other removes its own parts and is told the table
+exists. Parts are read back with pyarrow (footers for the schema and the row groups, ranged reads
+on S3); the log is read with delta-rs.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Generator, Iterable, Iterator
 from functools import cached_property
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from deltalake import DeltaTable
+from deltalake import Schema as DeltaSchema
+from deltalake.exceptions import DeltaError
+from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
+from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
 
 from mlplatform.warehouse.base import (
     DEFAULT_BATCH_SIZE,
     Catalog,
     check_columns,
     check_schema,
-    conform,
     rebatch,
 )
 from mlplatform.warehouse.errors import (
@@ -49,19 +53,25 @@ from mlplatform.warehouse.errors import (
 )
 from mlplatform.warehouse.names import NAME_RULE, TableName, is_valid_name
 
-MANIFEST = "_manifest.json"
+DELTA_LOG = "_delta_log"
 ROW_GROUP_ROWS = 131_072  # large enough for fast scans, small enough to keep memory low
 ROW_GROUPS_PER_PART = 8  # a new part file every ~1M rows
 COMPRESSION = "snappy"
-_PART_RE = re.compile(r"part-[0-9]{5}-[0-9a-f]{32}\.parquet", re.ASCII)
+# A data file the log names: a plain relative path inside the table's folder, never ".." or a URL.
+_DATA_PATH_RE = re.compile(r"(?:[A-Za-z0-9_.=%+-]+/)*[A-Za-z0-9_.=%+-]+\.parquet", re.ASCII)
+# Reader features whose data a plain Parquet read would get wrong: refused with a sentence.
+UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping", "v2Checkpoint"}
 
 
 class LakeCatalog(Catalog):
-    """Parquet tables under a `file:///abs/path` or `s3://bucket/prefix` URL.
+    """Delta Lake tables under a `file:///abs/path` or `s3://bucket/prefix` URL.
 
-    `filesystem` may be passed ready-made (tests, custom S3 endpoints); otherwise it is made
-    from the URL on first use, so constructing a catalog never touches the network.
-    `atomic_rename` picks the create strategy; by default it is used on local disks only.
+    An S3 URL may carry pyarrow's query options (`?endpoint_override=host:port&scheme=http&region=…`,
+    for an S3-compatible server); delta-rs gets the same endpoint. Credentials come from the
+    environment (boto3's and object_store's usual variables), never from the URL.
+    `filesystem` may be passed ready-made (tests); otherwise it is made from the URL on first use,
+    so constructing a catalog never touches the network. `storage_options` add to or override what
+    delta-rs is given.
     """
 
     kind = "lake"
@@ -72,7 +82,7 @@ class LakeCatalog(Catalog):
         url: str,
         filesystem: pafs.FileSystem | None = None,
         *,
-        atomic_rename: bool | None = None,
+        storage_options: dict[str, str] | None = None,
     ) -> None:
         super().__init__(name, url)
         parts = urlsplit(url)
@@ -87,9 +97,11 @@ class LakeCatalog(Catalog):
         else:
             raise WarehouseError(f"a lake URL starts with file:// or s3://, not {url}")
         self.root = root.rstrip("/") or "/"
+        self.on_s3 = parts.scheme == "s3"
+        self._query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        self._extra_options = dict(storage_options or {})
         if filesystem is not None:
             self.__dict__["fs"] = filesystem  # fills the cached_property
-        self._atomic_rename = atomic_rename
 
     @cached_property
     def fs(self) -> pafs.FileSystem:
@@ -97,11 +109,22 @@ class LakeCatalog(Catalog):
         filesystem, _ = pafs.FileSystem.from_uri(self.url)
         return filesystem
 
-    @property
-    def atomic_rename(self) -> bool:
-        if self._atomic_rename is None:
-            return isinstance(self.fs, pafs.LocalFileSystem)
-        return self._atomic_rename
+    @cached_property
+    def storage_options(self) -> dict[str, str]:
+        """What delta-rs needs to reach the tables: for S3 the endpoint the URL names, and the
+        conditional PUT that makes a commit put-if-absent."""
+        if not self.on_s3:
+            return dict(self._extra_options)
+        options = {"conditional_put": "etag"}
+        endpoint = self._query.get("endpoint_override")
+        if endpoint:
+            scheme = self._query.get("scheme", "https")
+            options["AWS_ENDPOINT_URL"] = endpoint if "://" in endpoint else f"{scheme}://{endpoint}"
+            if options["AWS_ENDPOINT_URL"].startswith("http://"):
+                options["AWS_ALLOW_HTTP"] = "true"
+        if self._query.get("region"):
+            options["AWS_REGION"] = self._query["region"]
+        return {**options, **self._extra_options}
 
     # --- paths: only ever from validated names --------------------------------------------------
 
@@ -113,41 +136,72 @@ class LakeCatalog(Catalog):
     def _table_dir(self, name: TableName) -> str:
         return f"{self._schema_dir(name.schema)}/{name.table}"
 
-    def _manifest_files(self, name: TableName) -> list[str]:
-        """The paths of the table's Parquet files; TableNotFoundError if it has no manifest."""
-        folder = self._table_dir(name)
-        try:
-            with self.fs.open_input_stream(f"{folder}/{MANIFEST}") as f:
-                manifest = json.loads(f.read())
-        except (FileNotFoundError, NotADirectoryError):
-            raise TableNotFoundError(f'the table "{name}" does not exist') from None
-        files = [entry["name"] for entry in manifest["files"]]
-        # A manifest is data on disk: never let it point outside the table's folder.
-        if not files or not all(_PART_RE.fullmatch(f) for f in files):
-            raise WarehouseError(f'the table "{name}" has a damaged manifest')
-        return [f"{folder}/{f}" for f in files]
+    def table_uri(self, name: TableName | str) -> str:
+        """The table's location as Delta Lake readers take it (a path, or an s3:// URL)."""
+        folder = self._table_dir(self.table_name(name))
+        return f"s3://{folder}" if self.on_s3 else folder
 
     def _open(self, path: str) -> pq.ParquetFile:
         # Coalesced reads matter on S3, where each column chunk would otherwise be a request.
-        return pq.ParquetFile(path, filesystem=self.fs, pre_buffer=not self.atomic_rename)
+        return pq.ParquetFile(path, filesystem=self.fs, pre_buffer=self.on_s3)
+
+    # --- the log ----------------------------------------------------------------------------------
+
+    def _has_log(self, name: TableName) -> bool:
+        """Whether the table's folder has a `_delta_log` (cheap; a file or a stray folder has none)."""
+        return self.fs.get_file_info(f"{self._table_dir(name)}/{DELTA_LOG}").type == pafs.FileType.Directory
+
+    def _table(self, name: TableName) -> DeltaTable:
+        """The table's current snapshot; TableNotFoundError when it has no commit."""
+        if not self._has_log(name):
+            raise TableNotFoundError(f'the table "{name}" does not exist')
+        try:
+            table = DeltaTable(self.table_uri(name), storage_options=self.storage_options)
+        except DeltaTableNotFound:
+            raise TableNotFoundError(f'the table "{name}" does not exist') from None
+        except (DeltaError, OSError) as exc:
+            raise WarehouseError(f'the table "{name}" cannot be read: {_first_line(exc)}') from None
+        unsupported = UNSUPPORTED_READER_FEATURES & set(table.protocol().reader_features or [])
+        if unsupported or table.metadata().partition_columns:
+            what = ", ".join(sorted(unsupported)) or "partition columns"
+            raise WarehouseError(f'the table "{name}" uses a Delta Lake feature the platform does not read yet: {what}')
+        return table
+
+    def _files(self, name: TableName) -> list[tuple[str, int | None]]:
+        """The snapshot's data files, in the log's order, with their row counts when the log has them."""
+        adds = pa.table(self._table(name).get_add_actions(flatten=True))
+        paths = adds.column("path").to_pylist()
+        counts = adds.column("num_records").to_pylist() if "num_records" in adds.column_names else [None] * len(paths)
+        folder = self._table_dir(name)
+        files = []
+        for path, rows in zip(paths, counts, strict=True):
+            # The log is data on disk: never let it point outside the table's folder.
+            if not _DATA_PATH_RE.fullmatch(path) or ".." in path.split("/"):
+                raise WarehouseError(f'the table "{name}" has a damaged log (a data file outside its folder)')
+            files.append((f"{folder}/{unquote(path)}", rows))
+        return files
 
     # --- reading ----------------------------------------------------------------------------------
 
     def exists(self, name: TableName | str) -> bool:
         name = self.table_name(name)
-        info = self.fs.get_file_info(f"{self._table_dir(name)}/{MANIFEST}")
-        return info.type == pafs.FileType.File
+        if not self._has_log(name):
+            return False
+        try:
+            return DeltaTable.is_deltatable(self.table_uri(name), storage_options=self.storage_options)
+        except (DeltaError, OSError) as exc:
+            raise WarehouseError(f'the table "{name}" cannot be read: {_first_line(exc)}') from None
 
     def arrow_schema(self, name: TableName | str) -> pa.Schema:
-        files = self._manifest_files(self.table_name(name))
-        with self._open(files[0]) as pf:
-            return pf.schema_arrow
+        return pa.schema(self._table(self.table_name(name)).schema().to_arrow())
 
     def row_count(self, name: TableName | str) -> int:
         total = 0
-        for path in self._manifest_files(self.table_name(name)):
-            with self._open(path) as pf:
-                total += pf.metadata.num_rows  # the footer only, no data is read
+        for path, rows in self._files(self.table_name(name)):
+            if rows is None:  # a writer that kept no statistics: the footer only, no data is read
+                with self._open(path) as pf:
+                    rows = pf.metadata.num_rows
+            total += rows
         return total
 
     def read_batches(
@@ -157,15 +211,18 @@ class LakeCatalog(Catalog):
         columns: list[str] | None = None,
     ) -> Generator[pa.RecordBatch]:
         name = self.table_name(name)
-        files = self._manifest_files(name)
+        files = [path for path, _ in self._files(name)]
+        schema = self.arrow_schema(name)
         if columns is not None:
-            check_columns(name, columns, self.arrow_schema(name).names)
-        return rebatch(self._scan(files, batch_size, columns), batch_size)
+            check_columns(name, columns, schema.names)
+            schema = pa.schema([schema.field(c) for c in columns])
+        return rebatch(self._scan(files, batch_size, schema), batch_size)
 
-    def _scan(self, files: list[str], batch_size: int, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
+    def _scan(self, files: list[str], batch_size: int, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         for path in files:
             with self._open(path) as pf:
-                yield from pf.iter_batches(batch_size=batch_size, columns=columns)
+                for batch in pf.iter_batches(batch_size=batch_size, columns=schema.names):
+                    yield batch if batch.schema.equals(schema) else _cast(batch, schema)
 
     def list_schemas(self) -> list[str]:
         infos = self.fs.get_file_info(pafs.FileSelector(self.root, allow_not_found=True))
@@ -175,8 +232,7 @@ class LakeCatalog(Catalog):
         folder = self._schema_dir(schema)
         infos = self.fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
         names = [i.base_name for i in infos if i.type == pafs.FileType.Directory and is_valid_name(i.base_name)]
-        manifests = self.fs.get_file_info([f"{folder}/{n}/{MANIFEST}" for n in names])
-        return sorted(n for n, m in zip(names, manifests, strict=True) if m.type == pafs.FileType.File)
+        return sorted(n for n in names if self.exists(TableName(self.name, schema, n)))
 
     # --- writing ----------------------------------------------------------------------------------
 
@@ -187,99 +243,63 @@ class LakeCatalog(Catalog):
         batches: Iterable[pa.RecordBatch | pa.Table],
     ) -> int:
         name = self.table_name(name)
-        schema = check_schema(schema).remove_metadata()
+        target = delta_arrow_schema(check_schema(schema).remove_metadata())
         if self.exists(name):
             raise TableExistsError(f'the table "{name}" already exists')
-        if self.atomic_rename:
-            return self._create_by_rename(name, schema, batches)
-        return self._create_with_manifest(name, schema, batches)
-
-    def _create_by_rename(
-        self, name: TableName, schema: pa.Schema, batches: Iterable[pa.RecordBatch | pa.Table]
-    ) -> int:
+        folder = self._table_dir(name)
         write_id = uuid.uuid4().hex
-        tmp = f"{self._schema_dir(name.schema)}/.tmp-{name.table}-{write_id}"
-        final = self._table_dir(name)
-        self.fs.create_dir(tmp, recursive=True)
-        try:
-            rows = self._write_table(tmp, write_id, schema, batches)
-            try:
-                # rename(2) replaces only a missing or empty folder, never a table.
-                os.rename(tmp, final)
-            except OSError as exc:
-                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
-                    raise TableExistsError(f'the table "{name}" already exists') from None
-                raise
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return rows
-
-    def _create_with_manifest(
-        self, name: TableName, schema: pa.Schema, batches: Iterable[pa.RecordBatch | pa.Table]
-    ) -> int:
-        write_id = uuid.uuid4().hex
-        final = self._table_dir(name)
         written: list[str] = []
         try:
-            rows = self._write_table(final, write_id, schema, batches, written, manifest=False)
-            if self.exists(name):  # S3 has no rename: the manifest's absence is the lock
-                raise TableExistsError(f'the table "{name}" already exists')
-            self._write_manifest(final, written, rows)
-        except BaseException:
+            if not self.on_s3:  # S3 has no folders: a part's key makes its own
+                self.fs.create_dir(folder, recursive=True)
+            adds, rows = self._write_parts(folder, write_id, target, batches, written)
+            create_table_with_add_actions(
+                self.table_uri(name),
+                DeltaSchema.from_arrow(target),
+                adds,
+                mode="error",
+                storage_options=self.storage_options,
+                # Version 0 or nothing: delta-rs would retry a lost race as version 1, an append.
+                commit_properties=CommitProperties(max_commit_retries=0),
+            )
+        except BaseException as exc:
             self._delete_quietly(written)  # only our own parts: another writer's stay
-            try:
-                if not self.fs.get_file_info(pafs.FileSelector(final, allow_not_found=True)):
-                    self.fs.delete_dir(final)  # the empty folder marker S3 clients leave
-            except OSError:
-                pass
+            self._remove_if_empty(folder)
+            if isinstance(exc, DeltaError) and self.exists(name):  # another writer committed first
+                raise TableExistsError(f'the table "{name}" already exists') from None
+            if isinstance(exc, DeltaError):
+                raise WarehouseError(f'the table "{name}" could not be committed: {_first_line(exc)}') from None
             raise
         return rows
 
-    def _write_table(
+    def _write_parts(
         self,
         folder: str,
         write_id: str,
         schema: pa.Schema,
         batches: Iterable[pa.RecordBatch | pa.Table],
-        written: list[str] | None = None,
-        *,
-        manifest: bool = True,
-    ) -> int:
-        """Write the parts into `folder` (names appended to `written`) and return the rows."""
-        written = [] if written is None else written
-        writer: pq.ParquetWriter | None = None
-        groups = rows = 0
+        written: list[str],
+    ) -> tuple[list[AddAction], int]:
+        """Write the Parquet parts into `folder` (paths appended to `written`): their add actions, rows."""
+        adds: list[AddAction] = []
+        part: _Part | None = None
+        rows = 0
         try:
-            for batch in rebatch(conform(batches, schema), ROW_GROUP_ROWS):
-                if writer is None or groups == ROW_GROUPS_PER_PART:
-                    if writer is not None:
-                        writer.close()
-                    writer, groups = self._part_writer(folder, write_id, written, schema), 0
-                writer.write_batch(batch, row_group_size=ROW_GROUP_ROWS)
-                groups += 1
+            for batch in rebatch(_conform(batches, schema), ROW_GROUP_ROWS):
+                if part is None or part.groups == ROW_GROUPS_PER_PART:
+                    if part is not None:
+                        adds.append(part.close())
+                    part = _Part(self.fs, folder, f"part-{len(written):05d}-{write_id}.parquet", schema)
+                    written.append(part.path)
+                part.write(batch)
                 rows += batch.num_rows
-            if writer is None:  # an empty table still has one file, which holds its schema
-                writer = self._part_writer(folder, write_id, written, schema)
-            writer.close()
+            if part is not None:
+                adds.append(part.close())
         except BaseException:
-            if writer is not None:
-                writer.close()
+            if part is not None:
+                part.abort()
             raise
-        if manifest:
-            self._write_manifest(folder, written, rows)
-        return rows
-
-    def _part_writer(self, folder: str, write_id: str, written: list[str], schema: pa.Schema) -> pq.ParquetWriter:
-        path = f"{folder}/part-{len(written):05d}-{write_id}.parquet"
-        written.append(path)
-        return pq.ParquetWriter(path, schema, filesystem=self.fs, compression=COMPRESSION)
-
-    def _write_manifest(self, folder: str, files: list[str], rows: int) -> None:
-        entries = [{"name": path.rsplit("/", 1)[1]} for path in files]
-        body = json.dumps({"version": 1, "rows": rows, "files": entries}).encode()
-        with self.fs.open_output_stream(f"{folder}/{MANIFEST}") as f:
-            f.write(body)
+        return adds, rows
 
     def _delete_quietly(self, paths: list[str]) -> None:
         for path in paths:
@@ -288,12 +308,19 @@ class LakeCatalog(Catalog):
             except OSError:
                 pass
 
+    def _remove_if_empty(self, folder: str) -> None:
+        try:
+            if not self.fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True, recursive=True)):
+                self.fs.delete_dir(folder)
+        except OSError:
+            pass
+
     def drop(self, name: TableName | str) -> None:
         name = self.table_name(name)
         if not self.exists(name):
             raise TableNotFoundError(f'the table "{name}" does not exist')
         final = self._table_dir(name)
-        if self.atomic_rename:
+        if not self.on_s3:
             # Move it out of sight in one step, then delete at leisure.
             trash = f"{self._schema_dir(name.schema)}/.drop-{name.table}-{uuid.uuid4().hex}"
             try:
@@ -302,5 +329,102 @@ class LakeCatalog(Catalog):
                 raise TableNotFoundError(f'the table "{name}" does not exist') from None
             shutil.rmtree(trash, ignore_errors=True)
         else:
-            self.fs.delete_file(f"{final}/{MANIFEST}")  # invisible from here on
+            self.fs.delete_dir(f"{final}/{DELTA_LOG}")  # invisible from here on
             self.fs.delete_dir(final)
+
+
+class _Part:
+    """One Parquet data file being written, and the add action that commits it."""
+
+    def __init__(self, fs: pafs.FileSystem, folder: str, filename: str, schema: pa.Schema) -> None:
+        self.filename, self.path, self.groups, self.rows = filename, f"{folder}/{filename}", 0, 0
+        self.sink = fs.open_output_stream(self.path)
+        self.writer = pq.ParquetWriter(self.sink, schema, compression=COMPRESSION)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.writer.write_batch(batch, row_group_size=ROW_GROUP_ROWS)
+        self.groups += 1
+        self.rows += batch.num_rows
+
+    def close(self) -> AddAction:
+        self.writer.close()
+        size = self.sink.tell()
+        self.sink.close()
+        stats = json.dumps({"numRecords": self.rows})
+        return AddAction(self.filename, size, {}, int(time.time() * 1000), True, stats)
+
+    def abort(self) -> None:
+        for close in (self.writer.close, self.sink.close):
+            try:
+                close()
+            except Exception:  # noqa: BLE001, S110 - the write already failed; its error is what counts
+                pass
+
+
+def delta_arrow_schema(schema: pa.Schema) -> pa.Schema:
+    """The Arrow schema a Delta Lake table stores for `schema`: the same columns, each in the
+    nearest type Delta has (large and view strings as strings, unsigned integers widened, time
+    units as microseconds, times of day as text). A column no Delta type can hold is refused."""
+    return pa.schema([field.with_type(_delta_type(field.type, field.name)) for field in schema])
+
+
+def _delta_type(t: pa.DataType, column: str) -> pa.DataType:
+    if pa.types.is_dictionary(t):
+        return _delta_type(t.value_type, column)
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t) or pa.types.is_null(t):
+        return pa.string()
+    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t) or pa.types.is_fixed_size_binary(t):
+        return pa.binary()
+    if pa.types.is_unsigned_integer(t):
+        return {8: pa.int16(), 16: pa.int32(), 32: pa.int64(), 64: pa.int64()}[t.bit_width]
+    if pa.types.is_float16(t):
+        return pa.float32()
+    if pa.types.is_timestamp(t):
+        return pa.timestamp("us", tz="UTC" if t.tz else None)
+    if pa.types.is_date64(t):
+        return pa.date32()
+    if pa.types.is_time(t):
+        return pa.string()
+    if pa.types.is_decimal(t) and t.precision > 38:
+        raise WarehouseError(f'the column "{column}" has more than 38 decimal digits, which Delta Lake cannot store')
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_list_view(t):
+        return pa.list_(t.value_field.with_type(_delta_type(t.value_type, column)))
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(_delta_type(f.type, column)) for f in t])
+    if pa.types.is_map(t):
+        return pa.map_(_delta_type(t.key_type, column), _delta_type(t.item_type, column))
+    if pa.types.is_duration(t) or pa.types.is_interval(t) or pa.types.is_union(t):
+        raise WarehouseError(f'the column "{column}" has the type {t}, which a Delta Lake table cannot store')
+    return t
+
+
+def _conform(batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The batches as RecordBatches of exactly `schema` (Delta's types for the table's columns)."""
+    for item in batches:
+        parts = item.to_batches() if isinstance(item, pa.Table) else [item]
+        for batch in parts:
+            if not isinstance(batch, pa.RecordBatch):
+                raise WarehouseError(f"expected pyarrow RecordBatches, got {type(batch)}")
+            if batch.schema.names != schema.names:
+                raise WarehouseError(f"a batch has columns {batch.schema.names}, the table has {schema.names}")
+            yield batch if batch.schema.equals(schema) else _cast(batch, schema)
+
+
+def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Cast column by column: sub-microsecond time is dropped, any other loss is an error."""
+    columns = []
+    for column, field in zip(batch.columns, schema, strict=True):
+        if column.type.equals(field.type):
+            columns.append(column)
+            continue
+        options = pc.CastOptions(target_type=field.type, allow_time_truncate=True)
+        try:
+            columns.append(pc.cast(column, options=options))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise WarehouseError(f'a batch does not fit the table\'s column "{field.name}": {exc}') from exc
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

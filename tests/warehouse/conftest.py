@@ -113,14 +113,18 @@ def s3_filesystem(s3_endpoint) -> pafs.S3FileSystem:  # noqa: F811 - the fixture
 
 
 @pytest.fixture
-def s3_lake(s3_filesystem) -> LakeCatalog:
+def s3_lake(s3_endpoint, s3_filesystem) -> LakeCatalog:  # noqa: F811 - the fixture
+    """A lake on the local S3 endpoint: pyarrow reads and writes the parts, delta-rs the log (it
+    finds the endpoint in the URL, as settings give it)."""
     s3_filesystem.create_dir("lake-bucket")
-    return LakeCatalog("lake", "s3://lake-bucket/warehouse", filesystem=s3_filesystem)
+    url = f"s3://lake-bucket/warehouse?endpoint_override={s3_endpoint}&scheme=http&region=us-east-1"
+    keys = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    return LakeCatalog("lake", url, filesystem=s3_filesystem, storage_options=keys)
 
 
 @pytest.fixture(params=["local", "s3"])
 def lake(request) -> LakeCatalog:
-    """The lake on a local disk (atomic rename) and on S3 (manifest written last)."""
+    """The lake on a local disk and on S3 (commits put-if-absent by rename, or by conditional PUT)."""
     return request.getfixturevalue(f"{request.param}_lake")
 
 

@@ -1,14 +1,16 @@
-"""The lake catalog, on a local disk and on S3: every interface operation, and what is left."""
+"""The lake catalog (Delta Lake tables), on a local disk and on S3: every interface operation, what
+is left behind, and that other Delta Lake readers read the tables as they are."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import threading
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable
 
 from mlplatform.warehouse import (
     Column,
@@ -24,6 +26,8 @@ from mlplatform.warehouse import (
 from mlplatform.warehouse import lake as lake_module
 
 from .conftest import SAMPLE_SCHEMA, Boom, Untouchable, failing_batches, ints_table, sample_table
+
+FIRST_COMMIT = f"{0:020d}.json"
 
 
 def name(table: str, schema: str = "default") -> TableName:
@@ -91,7 +95,7 @@ def test_it_writes_row_groups_and_rolls_over_to_new_part_files(lake, monkeypatch
     monkeypatch.setattr(lake_module, "ROW_GROUPS_PER_PART", 2)
     lake.create(name("numbers"), pa.schema([("n", pa.int64())]), ints_table(45).to_batches(7))
 
-    files = lake._manifest_files(name("numbers"))
+    files = [path for path, _ in lake._files(name("numbers"))]
     groups = []
     for path in files:
         with pq.ParquetFile(path, filesystem=lake.fs) as pf:
@@ -200,14 +204,14 @@ def test_it_lists_schemas_and_complete_tables_only(lake):
     lake.create(name("a_table"), pa.schema([("n", pa.int64())]), [ints_table(1)])
     lake.create(name("t", schema="other"), pa.schema([("n", pa.int64())]), [ints_table(1)])
     root = lake.root
-    # Leftovers and strays that must stay invisible: a hidden temp folder, a folder without a
-    # manifest (an unfinished S3 write), folders whose names are not table names, and files.
+    # Leftovers and strays that must stay invisible: a hidden folder, a folder of parts without a
+    # log (an unfinished write), folders whose names are not table names, and files.
     for folder in [".tmp-c_table-123", "unfinished", "Bad Name", "secret.csv"]:
         lake.fs.create_dir(f"{root}/default/{folder}")
         with lake.fs.open_output_stream(f"{root}/default/{folder}/part-00000.parquet") as f:
             f.write(b"PAR1")
-    lake.fs.create_dir(f"{root}/.hidden/t")
-    with lake.fs.open_output_stream(f"{root}/.hidden/t/{lake_module.MANIFEST}") as f:
+    lake.fs.create_dir(f"{root}/.hidden/t/_delta_log")
+    with lake.fs.open_output_stream(f"{root}/.hidden/t/_delta_log/{FIRST_COMMIT}") as f:
         f.write(b"{}")
     with lake.fs.open_output_stream(f"{root}/default/loose.parquet") as f:
         f.write(b"PAR1")
@@ -246,14 +250,17 @@ def test_reading_a_missing_table_says_it_does_not_exist(lake):
     assert not lake.exists(name("missing"))
 
 
-def test_it_refuses_a_manifest_that_points_outside_the_table(lake):
+def test_it_refuses_a_log_that_points_outside_the_table(lake):
     lake.create(name("scores"), pa.schema([("n", pa.int64())]), [ints_table(3)])
-    manifest = f"{lake.root}/default/scores/{lake_module.MANIFEST}"
-    with lake.fs.open_output_stream(manifest) as f:
-        f.write(json.dumps({"files": [{"name": "../../secret.parquet"}]}).encode())
+    add = {"path": "../../secret.parquet", "size": 1, "partitionValues": {}, "modificationTime": 0, "dataChange": True}
+    commit = f"{lake.root}/default/scores/_delta_log/{1:020d}.json"
+    with lake.fs.open_output_stream(commit) as f:
+        f.write(json.dumps({"add": add}).encode())
 
-    with pytest.raises(WarehouseError, match="damaged manifest"):
+    with pytest.raises(WarehouseError, match="damaged log|cannot be read"):
         lake.row_count(name("scores"))
+    with pytest.raises(WarehouseError, match="damaged log|cannot be read"):
+        lake.read_batches(name("scores"))
 
 
 # --- names never become paths ------------------------------------------------------------------
@@ -301,44 +308,107 @@ def test_a_file_named_like_a_table_is_never_read(tmp_path, monkeypatch):
 # --- local disk and S3 specifics -----------------------------------------------------------------
 
 
-def test_on_a_local_disk_a_table_appears_by_renaming_a_hidden_folder(local_lake, monkeypatch):
+def test_a_table_appears_with_its_commit_after_every_part_is_written(lake, monkeypatch):
     seen = []
-    real_rename = lake_module.os.rename
+    real_commit = lake_module.create_table_with_add_actions
 
-    def spy(src, dst):
-        seen.append((Path(src).name, sorted(p.name for p in Path(src).iterdir())))
-        real_rename(src, dst)
+    def commit(uri, schema, adds, **kwargs):
+        parts = [p for p in everything_under(lake) if p.endswith(".parquet")]
+        seen.append((lake.exists(name("scores")), sorted(a.path for a in adds), parts))
+        real_commit(uri, schema, adds, **kwargs)
 
-    monkeypatch.setattr(lake_module.os, "rename", spy)
-    local_lake.create(name("scores"), pa.schema([("n", pa.int64())]), [ints_table(3)])
-
-    [(folder, files)] = seen
-    assert folder.startswith(".tmp-scores-")
-    assert files[0] == lake_module.MANIFEST and files[1].startswith("part-00000-")
-
-
-def test_on_s3_the_manifest_is_written_last(s3_lake, monkeypatch):
-    order = []
-    real_part_writer = LakeCatalog._part_writer
-    real_manifest = LakeCatalog._write_manifest
-
-    def part_writer(self, folder, *args):
-        order.append("part")
-        return real_part_writer(self, folder, *args)
-
-    def manifest(self, folder, files, rows):
-        assert not any(p.endswith(lake_module.MANIFEST) for p in everything_under(self))
-        order.append("manifest")
-        real_manifest(self, folder, files, rows)
-
-    monkeypatch.setattr(LakeCatalog, "_part_writer", part_writer)
-    monkeypatch.setattr(LakeCatalog, "_write_manifest", manifest)
+    monkeypatch.setattr(lake_module, "create_table_with_add_actions", commit)
     monkeypatch.setattr(lake_module, "ROW_GROUP_ROWS", 10)
     monkeypatch.setattr(lake_module, "ROW_GROUPS_PER_PART", 1)
-    s3_lake.create(name("scores"), pa.schema([("n", pa.int64())]), [ints_table(25)])
+    lake.create(name("scores"), pa.schema([("n", pa.int64())]), [ints_table(25)])
 
-    assert order == ["part", "part", "part", "manifest"]
-    assert s3_lake.row_count(name("scores")) == 25
+    [(existed, adds, parts)] = seen
+    assert not existed  # invisible until the commit
+    assert len(adds) == 3 and all(a.startswith("part-0000") for a in adds)
+    assert parts == [f"default/scores/{a}" for a in adds]  # every part written before the commit
+    assert lake.row_count(name("scores")) == 25
+    assert any(p.endswith(f"_delta_log/{FIRST_COMMIT}") for p in everything_under(lake))
+
+
+def test_of_two_writers_racing_for_one_new_table_exactly_one_wins(lake, monkeypatch):
+    """Both pass the early check and write their parts; the commit (put-if-absent) decides."""
+    barrier = threading.Barrier(2, timeout=30)
+    real_commit = lake_module.create_table_with_add_actions
+
+    def commit_together(*args, **kwargs):
+        barrier.wait()
+        real_commit(*args, **kwargs)
+
+    monkeypatch.setattr(lake_module, "create_table_with_add_actions", commit_together)
+    outcomes: dict[int, object] = {}
+
+    def write(start: int) -> None:
+        try:
+            outcomes[start] = lake.create(name("scores"), pa.schema([("n", pa.int64())]), [ints_table(5, start=start)])
+        except TableExistsError as exc:
+            outcomes[start] = exc
+
+    threads = [threading.Thread(target=write, args=(start,)) for start in (0, 100)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    winners = [start for start, outcome in outcomes.items() if outcome == 5]
+    losers = [outcome for outcome in outcomes.values() if isinstance(outcome, TableExistsError)]
+    assert len(winners) == 1 and len(losers) == 1, outcomes
+    assert read_all(lake, name("scores")).column("n").to_pylist() == list(range(winners[0], winners[0] + 5))
+    assert len([p for p in everything_under(lake) if p.endswith(".parquet")]) == 1  # the loser's part is gone
+
+
+def test_a_table_is_read_by_delta_lake_alone_exactly_and_in_order(lake):
+    lake.create(name("sample"), SAMPLE_SCHEMA, sample_table(1000).to_batches(max_chunksize=300))
+
+    table = DeltaTable(lake.table_uri(name("sample")), storage_options=lake.storage_options)
+
+    assert table.version() == 0
+    assert pa.table(table.to_pyarrow_table()).equals(sample_table(1000))
+
+
+def test_types_delta_lake_lacks_are_stored_in_the_nearest_one(lake):
+    source = pa.table(
+        {
+            "tiny": pa.array([200, None], pa.uint8()),
+            "huge": pa.array([2**40, 1], pa.uint64()),
+            "at": pa.array([1_700_000_000_123_456_789, None], pa.timestamp("ns", tz="Europe/Paris")),
+            "clock": pa.array([3600, 60], pa.time32("s")),
+            "label": pa.array(["a", "b"], pa.large_string()).dictionary_encode(),
+        }
+    )
+    lake.create(name("typed"), source.schema, [source])
+
+    back = read_all(lake, name("typed"))
+    assert back.schema == pa.schema(
+        [
+            ("tiny", pa.int16()),
+            ("huge", pa.int64()),
+            ("at", pa.timestamp("us", tz="UTC")),
+            ("clock", pa.string()),
+            ("label", pa.string()),
+        ]
+    )
+    assert back.column("tiny").to_pylist() == [200, None]
+    assert back.column("huge").to_pylist() == [2**40, 1]
+    assert back.column("at").cast(pa.int64()).to_pylist() == [1_700_000_000_123_456, None]
+    assert back.column("clock").to_pylist() == ["01:00:00", "00:01:00"]
+    assert back.column("label").to_pylist() == ["a", "b"]
+
+
+def test_a_column_delta_lake_cannot_hold_is_refused_before_writing(lake):
+    with pytest.raises(WarehouseError, match='the column "took" has the type duration'):
+        lake.create(name("typed"), pa.schema([("took", pa.duration("s"))]), [])
+    with pytest.raises(WarehouseError, match='column "big"'):
+        lake.create(
+            name("typed"), pa.schema([("big", pa.uint64())]), [pa.table({"big": pa.array([2**64 - 1], pa.uint64())})]
+        )
+
+    assert not lake.exists(name("typed"))
+    assert everything_under(lake) in ([], ["default"])
 
 
 def test_on_s3_a_stray_file_in_a_table_folder_is_not_read(s3_lake):
@@ -362,4 +432,4 @@ def test_an_s3_lake_can_be_configured_by_its_url_alone(s3_endpoint, s3_filesyste
 
     assert isinstance(lake.fs, pafs.S3FileSystem)
     assert lake.list_tables("default") == ["t"]
-    assert s3_filesystem.get_file_info(f"by-url/lake/default/t/{lake_module.MANIFEST}").is_file
+    assert s3_filesystem.get_file_info(f"by-url/lake/default/t/_delta_log/{FIRST_COMMIT}").is_file
