@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from batchjobs.choices import BatchStatus, JobPhase, JobStatus
 from batchjobs.models import Batch, BatchAttempt, BatchJob
+from mlplatform.warehouse import Part
 
 MESSAGE_CAP = 64 * 1024  # a job's message and detail, a batch's error and traceback, when stored
 
@@ -166,10 +167,22 @@ def batch_heartbeat(batch: Batch) -> int:
     return _running(batch).update(lease_expires_at=lease())
 
 
-def batch_end(batch: Batch, status: str, *, error: str = "", traceback: str = "", result: dict | None = None) -> int:
-    """Running → succeeded, failed or cancelled, with what the attempt measured."""
+def batch_end(
+    batch: Batch,
+    status: str,
+    *,
+    error: str = "",
+    traceback: str = "",
+    result: dict | None = None,
+    part: Part | None = None,
+) -> int:
+    """Running → succeeded, failed or cancelled, with what the attempt measured and the output part
+    it wrote."""
     result = result or {}
     return _running(batch).update(
+        output_rows=part.rows if part else None,
+        part_name=part.name if part else "",
+        part_bytes=part.size if part else None,
         status=status,
         error=error[:MESSAGE_CAP],
         traceback=traceback[:MESSAGE_CAP],

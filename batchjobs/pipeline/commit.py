@@ -1,22 +1,19 @@
-"""Commit: join input and prediction shards on the ordinal into the output table, atomically.
+"""Commit: every batch succeeded and the row counts the batches recorded add up to the input's
+rows, then the output table appears at once from the batches' parts (no data is read).
 
-A job succeeds only when every batch succeeded and the output table has exactly the input's rows;
-otherwise it fails with a message naming the failed batches, and no output table is left behind.
+Otherwise the job fails with a message naming the failed batches, and no output table is left.
 """
 
 from __future__ import annotations
 
 import logging
 
-import pyarrow as pa
-
 from batchjobs import transitions
 from batchjobs.choices import BatchStatus, JobStatus
 from batchjobs.models import Batch, BatchJob
-from batchjobs.pipeline import staging
+from batchjobs.pipeline import output
 from batchjobs.pipeline.finish import finish
-from mlplatform.sdk import TYPES
-from mlplatform.warehouse import TableExistsError, WarehouseError
+from mlplatform.warehouse import TableExistsError
 from tables import selectors as table_selectors
 from tables import services as table_services
 
@@ -34,9 +31,21 @@ def job_commit(job_id) -> bool:
         message, detail = failure_message(job, failed)
         finish(job_id, JobStatus.FAILED, message=message, detail=detail)
         return True
+    batches = list(job.batches.order_by("index"))
+    counted = sum(b.output_rows or 0 for b in batches)
+    if len(batches) != job.batches_total or counted != job.input_rows or any(not b.part_name for b in batches):
+        output.discard(job)
+        finish(
+            job_id,
+            JobStatus.FAILED,
+            message=f"The batches' outputs had {counted:,} rows for {job.input_rows:,} input rows, so no output "
+            "table was written.",
+        )
+        return True
     try:
-        rows = _write_output(job)
+        rows = output.commit(job, batches)
     except TableExistsError:
+        output.discard(job)
         finish(
             job_id,
             JobStatus.FAILED,
@@ -48,19 +57,12 @@ def job_commit(job_id) -> bool:
         return True
     except Exception as exc:
         logger.exception("committing job %s failed", job_id)
+        output.discard(job)
         finish(
             job_id,
             JobStatus.FAILED,
             message=f"Writing the output table {job.output_table} failed: "
             f"{type(exc).__name__}: {exc}. No output table was left.",
-        )
-        return True
-    if rows != job.input_rows:
-        _drop_quietly(job.output_table)
-        finish(
-            job_id,
-            JobStatus.FAILED,
-            message=(f"The output table had {rows:,} rows for {job.input_rows:,} input rows, so it was removed."),
         )
         return True
     # Recorded before the job says succeeded, so whoever sees the success may also drop the table.
@@ -69,6 +71,8 @@ def job_commit(job_id) -> bool:
         job_id, JobStatus.SUCCEEDED, output_rows=rows, message=f"{rows:,} rows predicted into {job.output_table}."
     ):
         _drop_quietly(job.output_table)  # cancelled or timed out while writing: no output
+        return True
+    output.discard(job, keep=frozenset(b.part_name for b in batches))  # parts of tries that were taken back
     return True
 
 
@@ -87,37 +91,6 @@ def failure_message(job: BatchJob, failed: list[Batch]) -> tuple[str, str]:
     first = failed[0]
     detail = f"Batch {first.index} ({first.rows:,} rows), attempt {first.attempts}: {first.error}\n\n{first.traceback}"
     return message, detail.strip()
-
-
-def output_schema(input_schema: pa.Schema, job: BatchJob) -> pa.Schema:
-    predictions = [pa.field(p["name"], pa.type_for_alias(TYPES[p["type"]])) for p in job.build.schema["predictions"]]
-    return pa.schema([f for f in input_schema if f.name != staging.ORDINAL] + predictions)
-
-
-def _joined(job: BatchJob, schema: pa.Schema):
-    """Each batch's input rows with its predictions, checked ordinal by ordinal, in order."""
-    names = [p["name"] for p in job.build.schema["predictions"]]
-    for index in range(job.batches_total):
-        rows = staging.read(staging.input_path(job.pk, index))
-        predictions = staging.read(staging.output_path(job.pk, index))
-        if not rows.column(staging.ORDINAL).equals(predictions.column(staging.ORDINAL)):
-            raise WarehouseError(f"the predictions of batch {index} do not line up with its input rows")
-        joined = rows.drop_columns([staging.ORDINAL])
-        for name in names:
-            joined = joined.append_column(name, predictions.column(name))
-        yield from joined.cast(schema).to_batches()
-
-
-def _write_output(job: BatchJob) -> int:
-    catalog, name = table_selectors.resolve(job.output_table, field="output_table")
-    if job.batches_total:
-        input_schema = staging.read_schema(staging.input_path(job.pk, 0))
-    else:  # an empty input still gives a table, with the input's columns and the predictions
-        in_catalog, in_name = table_selectors.resolve(job.input_table, field="input_table")
-        input_schema = in_catalog.arrow_schema(in_name)
-    schema = output_schema(input_schema, job)
-    catalog.create(name, schema, _joined(job, schema))
-    return catalog.row_count(name)
 
 
 def _drop_quietly(output_table: str) -> None:

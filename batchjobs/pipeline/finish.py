@@ -10,7 +10,7 @@ from django.db.models import Exists, OuterRef
 from batchjobs import dispatch, transitions
 from batchjobs.choices import BatchStatus, EventId, JobPhase, JobStatus
 from batchjobs.models import Batch, BatchJob, JobEvent
-from batchjobs.pipeline import staging
+from batchjobs.pipeline import output, staging
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,9 @@ def finish(job_id, status: str, *, message: str = "", detail: str = "", output_r
         elif status == JobStatus.FAILED:
             record_event(job, EventId.FAILURE, error=job.message)
         dispatch.send_admit()
-    if status != JobStatus.FAILED:  # a failed job keeps its staging for "Retry failed batches"
+    if status == JobStatus.CANCELLED:
+        output.discard(job)
+    if status != JobStatus.FAILED:  # a failed job keeps its staging and parts for "Retry failed batches"
         remove_staging(job_id)
     logger.info("batch job %s %s: %s", job_id, status, message[:200])
     return True
@@ -52,6 +54,12 @@ def finish(job_id, status: str, *, message: str = "", detail: str = "", output_r
 def remove_staging(job_id) -> None:
     staging.remove_job(job_id)
     transitions.job_staging_removed(job_id)
+
+
+def remove_kept(job_id) -> None:
+    """A failed job's kept input and output parts go (its retention is over)."""
+    output.discard(BatchJob.objects.get(pk=job_id))
+    remove_staging(job_id)
 
 
 def finish_cancelled_if_idle(job_id) -> bool:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from batchjobs import cloudwatch, selectors, transitions
 from batchjobs.choices import BatchStatus
 from batchjobs.models import Batch, BatchAttempt, BatchJob
-from batchjobs.pipeline import feed, staging
+from batchjobs.pipeline import feed, output, staging
 from builds.runtime import starter
 from builds.runtime.process import ModelProcess, ModelProcessError
 
@@ -81,7 +81,7 @@ def batch_predict(batch_id: int) -> bool:
     # Numbered over the batch's whole life: a retried job's batches keep their earlier attempts.
     number = (batch.attempt_log.aggregate(n=Max("number"))["n"] or 0) + 1
     attempt = BatchAttempt.objects.create(batch=batch, number=number, worker=worker)
-    log, status, error, detail, result = "", BatchStatus.SUCCEEDED, "", "", {}
+    log, status, error, detail, result, part = "", BatchStatus.SUCCEEDED, "", "", {}, None
     try:
         process = model_process(job)
         with staging.local_files(
@@ -99,9 +99,9 @@ def batch_predict(batch_id: int) -> bool:
                 on_wait=lambda: _heartbeat(batch),
                 wait_interval=max(1.0, settings.BATCH_LEASE_S / 4),
             )
-        log, result = reply.log, reply.result
-        notes = "".join(f"[platform] {note}\n" for note in result.get("notes", []))
-        log = notes + log
+            log, result = reply.log, reply.result
+            log = "".join(f"[platform] {note}\n" for note in result.get("notes", [])) + log
+            part = output.write_batch(job, batch.index, number, local_in, local_out)
     except Stop:
         _close_loaded()  # the model process was killed mid-batch
         status, error = BatchStatus.CANCELLED, "Cancelled while running."
@@ -112,7 +112,7 @@ def batch_predict(batch_id: int) -> bool:
     except Exception as exc:  # a platform fault (staging, artifact): still end the batch with the cause
         logger.exception("batch %s failed", batch_id)
         status, error = BatchStatus.FAILED, f"the platform failed to run the batch: {type(exc).__name__}: {exc}"
-    ended = transitions.batch_end(batch, status, error=error, traceback=detail, result=result)
+    ended = transitions.batch_end(batch, status, error=error, traceback=detail, result=result, part=part)
     transitions.attempt_end(attempt.pk, status if ended else BatchStatus.CANCELLED, error=error, log=log)
     finished = timezone.now()
     if ended:  # else the reaper took the batch back meanwhile (our lease ran out): its new try decides

@@ -122,12 +122,12 @@ def finish_idle_cancelling_jobs() -> int:
 
 
 def remove_old_staging(now: datetime) -> int:
-    """A failed job's kept input and predictions go after STAGING_RETENTION_H."""
+    """A failed job's kept input and output parts go after STAGING_RETENTION_H."""
     retention = now - timedelta(hours=settings.STAGING_RETENTION_H)
     old = BatchJob.objects.filter(status=JobStatus.FAILED, finished_at__lt=retention, staging_removed=False)
     removed = 0
     for job_id in old.values_list("pk", flat=True)[:ROUND]:
-        finish.remove_staging(job_id)
+        finish.remove_kept(job_id)
         removed += 1
     return removed
 

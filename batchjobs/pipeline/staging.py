@@ -1,4 +1,5 @@
-"""The job's scratch space under STAGING_URL: input shards and prediction shards, by batch."""
+"""The job's scratch space under STAGING_URL: input shards and prediction shards by batch (and
+joined rows, for an output catalog that cannot hold parts)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,11 @@ def input_path(job_id, index: int) -> str:
 
 def output_path(job_id, index: int) -> str:
     return f"{job_dir(job_id)}/output/batch-{index:05d}.parquet"
+
+
+def joined_path(job_id, index: int) -> str:
+    """A batch's rows with their predictions, for an output catalog that cannot hold parts."""
+    return f"{job_dir(job_id)}/joined/batch-{index:05d}.parquet"
 
 
 def is_local() -> bool:

@@ -3,7 +3,7 @@
 Plain Python: nothing here imports Django or the apps.
 """
 
-from mlplatform.warehouse.base import DEFAULT_BATCH_SIZE, Catalog, Column
+from mlplatform.warehouse.base import DEFAULT_BATCH_SIZE, Catalog, Column, Part
 from mlplatform.warehouse.errors import (
     CatalogNotFoundError,
     ColumnNameError,
@@ -34,6 +34,7 @@ __all__ = [
     "Column",
     "ColumnNameError",
     "LakeCatalog",
+    "Part",
     "PostgresCatalog",
     "TableExistsError",
     "TableName",

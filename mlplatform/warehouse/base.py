@@ -23,6 +23,16 @@ DEFAULT_BATCH_SIZE = 131_072
 
 
 @dataclass(frozen=True)
+class Part:
+    """A data file written for a table that does not exist yet, invisible until it is committed:
+    its file name in the table's folder, its rows and its bytes."""
+
+    name: str
+    rows: int
+    size: int
+
+
+@dataclass(frozen=True)
 class Column:
     """A column as users see it; `type` is the Arrow type as text (e.g. "int64", "string")."""
 
@@ -137,6 +147,25 @@ class Catalog(abc.ABC):
     @abc.abstractmethod
     def drop(self, name: TableName | str) -> None:
         """Remove the table; TableNotFoundError if it does not exist."""
+
+    # --- a table written in parts (batch jobs), committed without reading its data -------------
+
+    supports_parts = False
+
+    def write_part(self, name: TableName | str, part_id: str, schema: pa.Schema, table: pa.Table) -> Part:
+        """Write one final data file of a table that will exist once its parts are committed.
+        Writing the same `part_id` again replaces that part."""
+        raise NotImplementedError(f"the {self.kind} catalog does not write tables in parts")
+
+    def commit_parts(self, name: TableName | str, schema: pa.Schema, parts: list[Part]) -> int:
+        """Make the table, with these parts in this order, visible at once; its row count.
+        TableExistsError if it exists. The parts are left as they are when this fails."""
+        raise NotImplementedError(f"the {self.kind} catalog does not write tables in parts")
+
+    def discard_parts(self, name: TableName | str, suffix: str, keep: frozenset[str] = frozenset()) -> int:
+        """Delete the uncommitted parts whose id ends with `suffix` (one writer's), but those in
+        `keep`; how many were deleted."""
+        raise NotImplementedError(f"the {self.kind} catalog does not write tables in parts")
 
 
 def check_schema(schema: pa.Schema) -> pa.Schema:

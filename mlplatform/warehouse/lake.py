@@ -41,6 +41,7 @@ from deltalake.transaction import AddAction, CommitProperties, create_table_with
 from mlplatform.warehouse.base import (
     DEFAULT_BATCH_SIZE,
     Catalog,
+    Part,
     check_columns,
     check_schema,
     rebatch,
@@ -59,6 +60,7 @@ ROW_GROUPS_PER_PART = 8  # a new part file every ~1M rows
 COMPRESSION = "snappy"
 # A data file the log names: a plain relative path inside the table's folder, never ".." or a URL.
 _DATA_PATH_RE = re.compile(r"(?:[A-Za-z0-9_.=%+-]+/)*[A-Za-z0-9_.=%+-]+\.parquet", re.ASCII)
+_PART_ID_RE = re.compile(r"[0-9a-z][0-9a-z-]{0,99}", re.ASCII)
 # Reader features whose data a plain Parquet read would get wrong: refused with a sentence.
 UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping", "v2Checkpoint"}
 
@@ -250,9 +252,73 @@ class LakeCatalog(Catalog):
         write_id = uuid.uuid4().hex
         written: list[str] = []
         try:
-            if not self.on_s3:  # S3 has no folders: a part's key makes its own
-                self.fs.create_dir(folder, recursive=True)
-            adds, rows = self._write_parts(folder, write_id, target, batches, written)
+            parts = self._write_parts(folder, write_id, target, batches, written)
+            return self.commit_parts(name, target, parts)
+        except BaseException:
+            self._delete_quietly(written)  # only our own parts: another writer's stay
+            self._remove_if_empty(folder)
+            raise
+
+    def _write_parts(
+        self,
+        folder: str,
+        write_id: str,
+        schema: pa.Schema,
+        batches: Iterable[pa.RecordBatch | pa.Table],
+        written: list[str],
+    ) -> list[Part]:
+        """Write the Parquet parts into `folder` (paths appended to `written`), a new one every
+        ROW_GROUPS_PER_PART row groups."""
+        if not self.on_s3:  # S3 has no folders: a part's key makes its own
+            self.fs.create_dir(folder, recursive=True)
+        parts: list[Part] = []
+        part: _Part | None = None
+        try:
+            for batch in rebatch(_conform(batches, schema), ROW_GROUP_ROWS):
+                if part is None or part.groups == ROW_GROUPS_PER_PART:
+                    if part is not None:
+                        parts.append(part.close())
+                    part = _Part(self.fs, folder, f"part-{len(written):05d}-{write_id}.parquet", schema)
+                    written.append(part.path)
+                part.write(batch)
+            if part is not None:
+                parts.append(part.close())
+        except BaseException:
+            if part is not None:
+                part.abort()
+            raise
+        return parts
+
+    # --- a table written in parts -----------------------------------------------------------------
+
+    supports_parts = True
+
+    def write_part(self, name: TableName | str, part_id: str, schema: pa.Schema, table: pa.Table) -> Part:
+        name = self.table_name(name)
+        if not _PART_ID_RE.fullmatch(part_id):
+            raise WarehouseError(f"a part id is lowercase letters, digits and dashes, not {part_id[:100]!r}")
+        target = delta_arrow_schema(check_schema(schema).remove_metadata())
+        folder = self._table_dir(name)
+        if not self.on_s3:
+            self.fs.create_dir(folder, recursive=True)
+        part = _Part(self.fs, folder, f"part-{part_id}.parquet", target)
+        try:
+            for batch in rebatch(_conform([table], target), ROW_GROUP_ROWS):
+                part.write(batch)
+            return part.close()
+        except BaseException:
+            part.abort()
+            self._delete_quietly([part.path])
+            raise
+
+    def commit_parts(self, name: TableName | str, schema: pa.Schema, parts: list[Part]) -> int:
+        name = self.table_name(name)
+        target = delta_arrow_schema(check_schema(schema).remove_metadata())
+        if self.exists(name):
+            raise TableExistsError(f'the table "{name}" already exists')
+        now = int(time.time() * 1000)
+        adds = [AddAction(p.name, p.size, {}, now, True, json.dumps({"numRecords": p.rows})) for p in parts]
+        try:
             create_table_with_add_actions(
                 self.table_uri(name),
                 DeltaSchema.from_arrow(target),
@@ -262,44 +328,29 @@ class LakeCatalog(Catalog):
                 # Version 0 or nothing: delta-rs would retry a lost race as version 1, an append.
                 commit_properties=CommitProperties(max_commit_retries=0),
             )
-        except BaseException as exc:
-            self._delete_quietly(written)  # only our own parts: another writer's stay
-            self._remove_if_empty(folder)
-            if isinstance(exc, DeltaError) and self.exists(name):  # another writer committed first
+        except DeltaError as exc:
+            if self.exists(name):  # another writer committed first
                 raise TableExistsError(f'the table "{name}" already exists') from None
-            if isinstance(exc, DeltaError):
-                raise WarehouseError(f'the table "{name}" could not be committed: {_first_line(exc)}') from None
-            raise
-        return rows
+            raise WarehouseError(f'the table "{name}" could not be committed: {_first_line(exc)}') from None
+        return sum(p.rows for p in parts)
 
-    def _write_parts(
-        self,
-        folder: str,
-        write_id: str,
-        schema: pa.Schema,
-        batches: Iterable[pa.RecordBatch | pa.Table],
-        written: list[str],
-    ) -> tuple[list[AddAction], int]:
-        """Write the Parquet parts into `folder` (paths appended to `written`): their add actions, rows."""
-        adds: list[AddAction] = []
-        part: _Part | None = None
-        rows = 0
-        try:
-            for batch in rebatch(_conform(batches, schema), ROW_GROUP_ROWS):
-                if part is None or part.groups == ROW_GROUPS_PER_PART:
-                    if part is not None:
-                        adds.append(part.close())
-                    part = _Part(self.fs, folder, f"part-{len(written):05d}-{write_id}.parquet", schema)
-                    written.append(part.path)
-                part.write(batch)
-                rows += batch.num_rows
-            if part is not None:
-                adds.append(part.close())
-        except BaseException:
-            if part is not None:
-                part.abort()
-            raise
-        return adds, rows
+    def discard_parts(self, name: TableName | str, suffix: str, keep: frozenset[str] = frozenset()) -> int:
+        name = self.table_name(name)
+        if not _PART_ID_RE.fullmatch(suffix):
+            raise WarehouseError(f"a part id is lowercase letters, digits and dashes, not {suffix[:100]!r}")
+        folder = self._table_dir(name)
+        infos = self.fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+        mine = [
+            i.path
+            for i in infos
+            if i.type == pafs.FileType.File
+            and i.base_name.startswith("part-")
+            and i.base_name.endswith(f"-{suffix}.parquet")
+            and i.base_name not in keep
+        ]
+        self._delete_quietly(mine)
+        self._remove_if_empty(folder)
+        return len(mine)
 
     def _delete_quietly(self, paths: list[str]) -> None:
         for path in paths:
@@ -346,12 +397,11 @@ class _Part:
         self.groups += 1
         self.rows += batch.num_rows
 
-    def close(self) -> AddAction:
+    def close(self) -> Part:
         self.writer.close()
         size = self.sink.tell()
         self.sink.close()
-        stats = json.dumps({"numRecords": self.rows})
-        return AddAction(self.filename, size, {}, int(time.time() * 1000), True, stats)
+        return Part(name=self.filename, rows=self.rows, size=size)
 
     def abort(self) -> None:
         for close in (self.writer.close, self.sink.close):
