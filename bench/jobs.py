@@ -641,7 +641,7 @@ def breakdown(jobs: list[dict]) -> None:
             )
             print(
                 f"      batch time {busy:.2f} s = model predict() {predict:.2f} s + per-batch overhead "
-                f"{busy - predict:.2f} s (read shard, to pandas, contract check, write, DB; "
+                f"{busy - predict:.2f} s (read shard, to pandas, contract check, join, write the part, DB; "
                 f"{(busy - predict) / len(batches):.2f} s/batch)"
             )
             print(
@@ -670,7 +670,7 @@ def breakdown(jobs: list[dict]) -> None:
         if job["predicted"] and job["finished"]:
             print(
                 f"    commit (claim -> finished)              {job['finished'] - job['predicted']:7.2f}"
-                f"   join shards, write {job['output_table']}, count its rows"
+                f"   commit the parts as {job['output_table']} (no data read)"
             )
         if job["finished"]:
             seen = job["trigger_epoch"] + job["wall_done"] - job["finished"]

@@ -1,6 +1,7 @@
-"""The output table, written once: each batch joins its input rows and predictions in Arrow and
-writes its final part where the output table will live (invisible until the commit), and the
-commit adds the parts without reading them.
+"""The output table, written once: the model process joins a batch's rows and predictions in Arrow
+and writes them as one Parquet file, which the worker checks (its footer: columns and rows) and
+moves where the output table will live (invisible until the commit); the commit adds the parts
+without reading them.
 
 A catalog that cannot hold parts (PostgreSQL) gets each batch's joined rows in staging instead, and
 the commit loads them into the new table in one transaction.
@@ -17,6 +18,7 @@ from batchjobs.models import Batch, BatchJob
 from batchjobs.pipeline import staging
 from mlplatform.sdk import TYPES
 from mlplatform.warehouse import Part, WarehouseError
+from mlplatform.warehouse.lake import ROW_GROUP_ROWS as ROW_GROUP_ROWS  # the parts' row groups
 from tables import selectors as table_selectors
 
 logger = logging.getLogger(__name__)
@@ -28,28 +30,24 @@ def output_schema(input_schema: pa.Schema, job: BatchJob) -> pa.Schema:
     return pa.schema([f for f in input_schema if f.name != staging.ORDINAL] + predictions)
 
 
-def joined(rows: pa.Table, predictions: pa.Table, job: BatchJob, index: int) -> pa.Table:
-    """A batch's input rows with their predictions, checked ordinal by ordinal, in the output's schema."""
-    if not rows.column(staging.ORDINAL).equals(predictions.column(staging.ORDINAL)):
-        raise WarehouseError(f"the predictions of batch {index} do not line up with its input rows")
-    table = rows.drop_columns([staging.ORDINAL])
-    for prediction in job.build.schema["predictions"]:
-        table = table.append_column(prediction["name"], predictions.column(prediction["name"]))
-    return table.cast(output_schema(rows.schema, job))
-
-
 def part_id(job: BatchJob, index: int, attempt: int) -> str:
     """Unique per try, so a worker thought dead that finishes late never overwrites a part in use."""
     return f"{index:05d}-{attempt}-{job.pk.hex}"
 
 
-def write_batch(job: BatchJob, index: int, attempt: int, input_file: str, predictions_file: str) -> Part:
-    """Join a predicted batch (local Parquet files) and write it as a final part of the output."""
-    rows, predictions = pq.read_table(input_file), pq.read_table(predictions_file)
-    table = joined(rows, predictions, job, index)
+def adopt_batch(job: BatchJob, index: int, attempt: int, joined_file: str, rows: int) -> Part:
+    """Take the model process's output (a local Parquet file of the batch's rows with their
+    predictions, joined in Arrow there) as a final part of the output table."""
+    schema = output_schema(staging.read_schema(staging.input_path(job.pk, index)), job)  # a footer
+    found = pq.read_schema(joined_file).remove_metadata()
+    if found.names != schema.names:
+        raise WarehouseError(f"the output of batch {index} has the columns {found.names}, not {schema.names}")
+    if pq.read_metadata(joined_file).num_rows != rows:
+        raise WarehouseError(f"the output of batch {index} does not have its {rows:,} rows")
     catalog, name = table_selectors.resolve(job.output_table, field="output_table")
     if catalog.supports_parts:
-        return catalog.write_part(name, part_id(job, index, attempt), table.schema, table)
+        return catalog.adopt_part(name, part_id(job, index, attempt), schema, joined_file)
+    table = pq.read_table(joined_file).cast(schema)
     staging.write(staging.joined_path(job.pk, index), table)
     return Part(name=staging.joined_path(job.pk, index), rows=table.num_rows, size=0)
 

@@ -81,6 +81,8 @@ def local_files(input_relative: str, output_relative: str, workdir: Path):
             destination_filesystem=pafs.LocalFileSystem(),
         )
         yield str(local_in), str(local_out)
+        if not local_out.exists():  # the worker took it away (a batch's output part)
+            return
         pafs.copy_files(
             str(local_out),
             f"{root}/{output_relative}",

@@ -79,7 +79,8 @@ def _verify(message: dict) -> dict:
 
 
 def _predict(message: dict) -> dict:
-    """Read a Parquet shard, predict, check the contract, write the predictions with the ordinal."""
+    """Read a Parquet shard, predict, check the contract, write the predictions with the ordinal (or,
+    with "join", the shard's rows with their predictions: a batch's output part)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -101,7 +102,13 @@ def _predict(message: dict) -> dict:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
             raise ContractError(f"the prediction column {name!r} cannot be stored as {type_name}: {exc}") from None
         result = result.set_column(result.schema.get_field_index(name), name, column)
-    pq.write_table(result.append_column(ORDINAL, ordinals), message["output"], compression="snappy")
+    if message.get("join"):  # the batch's rows with their predictions: the output part itself
+        joined = table.drop_columns([ORDINAL])
+        for name in result.column_names:
+            joined = joined.append_column(result.schema.field(name), result.column(name))
+        pq.write_table(joined, message["output"], compression="snappy", row_group_size=message.get("row_group_rows"))
+    else:
+        pq.write_table(result.append_column(ORDINAL, ordinals), message["output"], compression="snappy")
     return {"rows": len(frame), "notes": notes, "predict_seconds": seconds}
 
 
