@@ -433,3 +433,40 @@ def test_an_s3_lake_can_be_configured_by_its_url_alone(s3_endpoint, s3_filesyste
     assert isinstance(lake.fs, pafs.S3FileSystem)
     assert lake.list_tables("default") == ["t"]
     assert s3_filesystem.get_file_info(f"by-url/lake/default/t/_delta_log/{FIRST_COMMIT}").is_file
+
+
+# --- a table written in parts (batch jobs) -------------------------------------------------------
+
+
+def test_parts_written_and_adopted_become_one_table_at_the_commit(lake, tmp_path, monkeypatch):
+    schema = pa.schema([("n", pa.int64())])
+    first = lake.write_part(name("scores"), "00000-1-job", schema, ints_table(3))
+    ready = tmp_path / "ready.parquet"  # already in the table's types: moved, not read
+    pq.write_table(ints_table(2, start=3), ready)
+    with monkeypatch.context() as patch:
+        patch.setattr(pq.ParquetFile, "read", lambda *a, **k: pytest.fail("an adopted part was read"))
+        second = lake.adopt_part(name("scores"), "00001-1-job", schema, str(ready))
+    other_types = tmp_path / "other.parquet"  # int32: cast, as write_part does
+    pq.write_table(pa.table({"n": pa.array([5, 6], pa.int32())}), other_types)
+    third = lake.adopt_part(name("scores"), "00002-1-job", schema, str(other_types))
+    assert not ready.exists() and not other_types.exists()
+    assert not lake.exists(name("scores"))  # parts alone are no table
+
+    assert lake.commit_parts(name("scores"), schema, [first, second, third]) == 7
+
+    assert read_all(lake, name("scores")).column("n").to_pylist() == list(range(7))
+    assert [p.rows for p in (first, second, third)] == [3, 2, 2]
+
+
+def test_discarding_a_writers_parts_keeps_the_ones_asked_for_and_everyone_elses(lake):
+    schema = pa.schema([("n", pa.int64())])
+    kept = lake.write_part(name("scores"), "00000-1-mine", schema, ints_table(1))
+    lake.write_part(name("scores"), "00000-2-mine", schema, ints_table(1))
+    lake.write_part(name("scores"), "00000-1-theirs", schema, ints_table(1))
+
+    assert lake.discard_parts(name("scores"), "mine", keep=frozenset({kept.name})) == 1
+
+    left = sorted(p.rsplit("/", 1)[1] for p in everything_under(lake) if p.endswith(".parquet"))
+    assert left == ["part-00000-1-mine.parquet", "part-00000-1-theirs.parquet"]
+    with pytest.raises(WarehouseError, match="a part id"):
+        lake.write_part(name("scores"), "../x", schema, ints_table(1))
