@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -189,8 +189,11 @@ def check_columns(name: TableName, wanted: list[str], present: list[str]) -> Non
         raise WarehouseError(f'the table "{name}" has no column {shown}')
 
 
-def conform(batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-    """Yield the batches as RecordBatches of exactly `schema`, casting when the types differ."""
+def conform(
+    batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema, cast: Callable | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Yield the batches as RecordBatches of exactly `schema`, casting when the types differ (with
+    `cast(batch, schema)` when given: an engine's own rules)."""
     for item in batches:
         parts = item.to_batches() if isinstance(item, pa.Table) else [item]
         for batch in parts:
@@ -199,6 +202,9 @@ def conform(batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema) -> 
             if batch.schema.names != schema.names:
                 raise WarehouseError(f"a batch has columns {batch.schema.names}, the table has {schema.names}")
             if not batch.schema.equals(schema):
+                if cast is not None:
+                    yield cast(batch, schema)
+                    continue
                 try:
                     batch = batch.cast(schema)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:

@@ -44,6 +44,7 @@ from mlplatform.warehouse.base import (
     Part,
     check_columns,
     check_schema,
+    conform,
     rebatch,
 )
 from mlplatform.warehouse.errors import (
@@ -274,7 +275,7 @@ class LakeCatalog(Catalog):
         parts: list[Part] = []
         part: _Part | None = None
         try:
-            for batch in rebatch(_conform(batches, schema), ROW_GROUP_ROWS):
+            for batch in rebatch(conform(batches, schema, cast=_cast), ROW_GROUP_ROWS):
                 if part is None or part.groups == ROW_GROUPS_PER_PART:
                     if part is not None:
                         parts.append(part.close())
@@ -303,7 +304,7 @@ class LakeCatalog(Catalog):
             self.fs.create_dir(folder, recursive=True)
         part = _Part(self.fs, folder, f"part-{part_id}.parquet", target)
         try:
-            for batch in rebatch(_conform([table], target), ROW_GROUP_ROWS):
+            for batch in rebatch(conform([table], target, cast=_cast), ROW_GROUP_ROWS):
                 part.write(batch)
             return part.close()
         except BaseException:
@@ -475,18 +476,6 @@ def _delta_type(t: pa.DataType, column: str) -> pa.DataType:
     if pa.types.is_duration(t) or pa.types.is_interval(t) or pa.types.is_union(t):
         raise WarehouseError(f'the column "{column}" has the type {t}, which a Delta Lake table cannot store')
     return t
-
-
-def _conform(batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-    """The batches as RecordBatches of exactly `schema` (Delta's types for the table's columns)."""
-    for item in batches:
-        parts = item.to_batches() if isinstance(item, pa.Table) else [item]
-        for batch in parts:
-            if not isinstance(batch, pa.RecordBatch):
-                raise WarehouseError(f"expected pyarrow RecordBatches, got {type(batch)}")
-            if batch.schema.names != schema.names:
-                raise WarehouseError(f"a batch has columns {batch.schema.names}, the table has {schema.names}")
-            yield batch if batch.schema.equals(schema) else _cast(batch, schema)
 
 
 def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
