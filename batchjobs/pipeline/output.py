@@ -10,6 +10,8 @@ the commit loads them into the new table in one transaction.
 from __future__ import annotations
 
 import logging
+import os
+import stat
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -38,6 +40,8 @@ def part_id(job: BatchJob, index: int, attempt: int) -> str:
 def adopt_batch(job: BatchJob, index: int, attempt: int, joined_file: str, rows: int) -> Part:
     """Take the model process's output (a local Parquet file of the batch's rows with their
     predictions, joined in Arrow there) as a final part of the output table."""
+    if not stat.S_ISREG(os.lstat(joined_file).st_mode):  # model code wrote it: a link could point anywhere
+        raise WarehouseError(f"the output of batch {index} is not a plain file")
     schema = output_schema(staging.read_schema(staging.input_path(job.pk, index)), job)  # a footer
     found = pq.read_schema(joined_file).remove_metadata()
     if found.names != schema.names:

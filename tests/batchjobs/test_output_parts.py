@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import psycopg2
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from django.utils import timezone
@@ -17,7 +18,8 @@ from django.utils import timezone
 from batchjobs import services, transitions
 from batchjobs.choices import BatchStatus, JobStatus
 from batchjobs.models import Batch, BatchJob
-from batchjobs.pipeline import admit, commit, extract, predict, reaper
+from batchjobs.pipeline import admit, commit, extract, output, predict, reaper
+from mlplatform.warehouse import WarehouseError
 from tests.batchjobs.jobkit import make_input, model_with_config, output_rows, run_job, trigger
 
 pytestmark = pytest.mark.usefixtures("job_storage")
@@ -166,3 +168,26 @@ def test_an_output_in_postgresql_is_loaded_from_the_joined_batches(config, ml_mo
     rows = output_rows(f"pg.{pg_catalog}.scores")
     assert [r["id"] for r in rows] == list(range(2_500))
     assert all(r["score"] == r["amount"] * 2 for r in rows)
+
+
+def test_a_batch_output_that_is_a_link_or_has_other_columns_or_rows_is_refused(config, ml_model, user, tmp_path):
+    make_input("prod.t.input", 1_000)
+    job = trigger(ml_model, user, "prod.t.input")
+    admit.jobs_admit()
+    extract.job_extract(job.pk)
+    job.refresh_from_db()
+    right = pa.table({"id": [1], "amount": [1.0], "country": ["us"], "score": [2.0]})
+    elsewhere = tmp_path / "someone_elses.parquet"
+    pq.write_table(right, elsewhere)
+    link = tmp_path / "link.parquet"
+    link.symlink_to(elsewhere)
+    wrong = tmp_path / "wrong.parquet"
+    pq.write_table(pa.table({"id": [1], "score": [2.0]}), wrong)
+
+    with pytest.raises(WarehouseError, match="is not a plain file"):
+        output.adopt_batch(job, 0, 1, str(link), 1)
+    with pytest.raises(WarehouseError, match=r"has the columns \['id', 'score'\]"):
+        output.adopt_batch(job, 0, 1, str(wrong), 1)
+    with pytest.raises(WarehouseError, match="does not have its 1,000 rows"):
+        output.adopt_batch(job, 0, 1, str(elsewhere), 1_000)
+    assert elsewhere.exists()  # nothing was taken
