@@ -28,6 +28,10 @@ class BatchJob(models.Model):
     input_rows = models.BigIntegerField(null=True, blank=True)
     output_rows = models.BigIntegerField(null=True, blank=True)
     batches_total = models.PositiveIntegerField(default=0)
+    input_version = models.BigIntegerField(
+        null=True, blank=True, help_text="the input table's version the job read (a lake table's Delta version)"
+    )
+    input_schema = models.BinaryField(null=True, blank=True, editable=False, help_text="the input's Arrow schema")
     parallelism = models.PositiveSmallIntegerField(default=1)
     # A lease on the job-level steps (extract, commit), so a dead worker's step is taken over.
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -83,6 +87,10 @@ class Batch(models.Model):
     worker_pid = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
+    first_ordinal = models.BigIntegerField(null=True, blank=True, help_text="its first row's position in the input")
+    source = models.JSONField(
+        default=list, blank=True, help_text="the row groups of the input snapshot it reads ([]: a staged shard)"
+    )
     output_rows = models.BigIntegerField(null=True, blank=True, help_text="rows its output part holds")
     part_name = models.CharField(max_length=255, blank=True, help_text="its output part, committed with the job")
     part_bytes = models.BigIntegerField(null=True, blank=True)

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from batchjobs.models import Batch, BatchJob
-from batchjobs.pipeline import staging
+from batchjobs.pipeline import inputs, staging
 from mlplatform.sdk import TYPES
 from mlplatform.warehouse import Part, WarehouseError
 from mlplatform.warehouse.lake import ROW_GROUP_ROWS as ROW_GROUP_ROWS  # the parts' row groups
@@ -42,7 +42,7 @@ def adopt_batch(job: BatchJob, index: int, attempt: int, joined_file: str, rows:
     predictions, joined in Arrow there) as a final part of the output table."""
     if not stat.S_ISREG(os.lstat(joined_file).st_mode):  # model code wrote it: a link could point anywhere
         raise WarehouseError(f"the output of batch {index} is not a plain file")
-    schema = output_schema(staging.read_schema(staging.input_path(job.pk, index)), job)  # a footer
+    schema = output_schema(inputs.input_schema(job), job)
     found = pq.read_schema(joined_file).remove_metadata()
     if found.names != schema.names:
         raise WarehouseError(f"the output of batch {index} has the columns {found.names}, not {schema.names}")
@@ -61,7 +61,7 @@ def commit(job: BatchJob, batches: list[Batch]) -> int:
     when the name was taken meanwhile (the parts stay for the caller to discard)."""
     catalog, name = table_selectors.resolve(job.output_table, field="output_table")
     if job.batches_total:
-        input_schema = staging.read_schema(staging.input_path(job.pk, 0))  # a footer, not data
+        input_schema = inputs.input_schema(job)
     else:  # an empty input still gives a table, with the input's columns and the predictions
         in_catalog, in_name = table_selectors.resolve(job.input_table, field="input_table")
         input_schema = in_catalog.arrow_schema(in_name)

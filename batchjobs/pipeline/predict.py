@@ -20,9 +20,10 @@ from django.utils import timezone
 from batchjobs import cloudwatch, selectors, transitions
 from batchjobs.choices import BatchStatus
 from batchjobs.models import Batch, BatchAttempt, BatchJob
-from batchjobs.pipeline import feed, output, staging
+from batchjobs.pipeline import feed, inputs, output
 from builds.runtime import starter
 from builds.runtime.process import ModelProcess, ModelProcessError
+from mlplatform.warehouse import WarehouseError
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +85,7 @@ def batch_predict(batch_id: int) -> bool:
     log, status, error, detail, result, part = "", BatchStatus.SUCCEEDED, "", "", {}, None
     try:
         process = model_process(job)
-        with staging.local_files(
-            staging.input_path(job.pk, batch.index), staging.output_path(job.pk, batch.index), Path(process.workdir)
-        ) as (local_in, local_out):
+        with inputs.batch_files(job, batch, Path(process.workdir)) as (local_in, local_out):
             reply = process.call(
                 {
                     "op": "predict",
@@ -111,6 +110,8 @@ def batch_predict(batch_id: int) -> bool:
         if not _loaded or not _loaded.process.alive:
             _close_loaded()
         status, error, detail, log = BatchStatus.FAILED, str(exc), exc.traceback, exc.log
+    except WarehouseError as exc:  # the input or the output part: a sentence that names the cause
+        status, error = BatchStatus.FAILED, str(exc)
     except Exception as exc:  # a platform fault (staging, artifact): still end the batch with the cause
         logger.exception("batch %s failed", batch_id)
         status, error = BatchStatus.FAILED, f"the platform failed to run the batch: {type(exc).__name__}: {exc}"

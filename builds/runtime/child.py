@@ -79,17 +79,24 @@ def _verify(message: dict) -> dict:
 
 
 def _predict(message: dict) -> dict:
-    """Read a Parquet shard, predict, check the contract, write the predictions with the ordinal (or,
-    with "join", the shard's rows with their predictions: a batch's output part)."""
+    """Read a batch (an Arrow file, mapped, or a Parquet shard), predict, check the contract, write
+    the predictions with the ordinal (or, with "join", the batch's rows with their predictions: its
+    output part)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from mlplatform.sdk import ContractError, check_output
 
     model, schema = _require_model()
-    table = pq.read_table(message["input"])
-    ordinals = table.column(ORDINAL)
-    frame = table.drop_columns([ORDINAL]).to_pandas()
+    if message["input"].endswith(".arrow"):
+        with pa.memory_map(message["input"]) as source:
+            table = pa.ipc.open_file(source).read_all()
+    else:
+        table = pq.read_table(message["input"])
+    ordinals = table.column(ORDINAL) if ORDINAL in table.column_names else None
+    if ordinals is not None:
+        table = table.drop_columns([ORDINAL])
+    frame = table.to_pandas()
     started = time.perf_counter()
     output = model.predict(frame.copy())
     seconds = time.perf_counter() - started
@@ -103,11 +110,13 @@ def _predict(message: dict) -> dict:
             raise ContractError(f"the prediction column {name!r} cannot be stored as {type_name}: {exc}") from None
         result = result.set_column(result.schema.get_field_index(name), name, column)
     if message.get("join"):  # the batch's rows with their predictions: the output part itself
-        joined = table.drop_columns([ORDINAL])
+        joined = table
         for name in result.column_names:
             joined = joined.append_column(result.schema.field(name), result.column(name))
         pq.write_table(joined, message["output"], compression="snappy", row_group_size=message.get("row_group_rows"))
     else:
+        if ordinals is None:
+            ordinals = pa.array(range(len(frame)), type=pa.int64())
         pq.write_table(result.append_column(ORDINAL, ordinals), message["output"], compression="snappy")
     return {"rows": len(frame), "notes": notes, "predict_seconds": seconds}
 

@@ -3,7 +3,7 @@
 Plain Python: nothing here imports Django or the apps.
 """
 
-from mlplatform.warehouse.base import DEFAULT_BATCH_SIZE, Catalog, Column, Part
+from mlplatform.warehouse.base import DEFAULT_BATCH_SIZE, Catalog, Column, Part, Slice, Snapshot
 from mlplatform.warehouse.errors import (
     CatalogNotFoundError,
     ColumnNameError,
@@ -36,6 +36,8 @@ __all__ = [
     "LakeCatalog",
     "Part",
     "PostgresCatalog",
+    "Slice",
+    "Snapshot",
     "TableExistsError",
     "TableName",
     "TableNameError",

@@ -33,6 +33,31 @@ class Part:
 
 
 @dataclass(frozen=True)
+class Slice:
+    """Rows of one row group of a table's data file (`file` relative to the table's folder): a
+    batch's input is a list of them, read where they lie instead of copied."""
+
+    file: str
+    row_group: int
+    offset: int
+    rows: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A version of a table as a job reads it: its columns, and every row group of its data files
+    in order (a row's ordinal is its offset in this order)."""
+
+    version: int
+    schema: pa.Schema
+    row_groups: list[Slice]
+
+    @property
+    def rows(self) -> int:
+        return sum(s.rows for s in self.row_groups)
+
+
+@dataclass(frozen=True)
 class Column:
     """A column as users see it; `type` is the Arrow type as text (e.g. "int64", "string")."""
 
@@ -147,6 +172,19 @@ class Catalog(abc.ABC):
     @abc.abstractmethod
     def drop(self, name: TableName | str) -> None:
         """Remove the table; TableNotFoundError if it does not exist."""
+
+    # --- a table read where it lies (batch jobs), by row groups of a fixed version --------------
+
+    supports_snapshots = False
+
+    def snapshot(self, name: TableName | str) -> Snapshot:
+        """The table's current version and its row groups, from the log and the files' footers."""
+        raise NotImplementedError(f"the {self.kind} catalog does not plan reads by row groups")
+
+    def read_slices(self, name: TableName | str, slices: list[Slice], schema: pa.Schema) -> pa.Table:
+        """The rows of `slices`, in order, as `schema` (the snapshot's). WarehouseError when a
+        file is gone (the table was replaced since it was planned)."""
+        raise NotImplementedError(f"the {self.kind} catalog does not plan reads by row groups")
 
     # --- a table written in parts (batch jobs), committed without reading its data -------------
 

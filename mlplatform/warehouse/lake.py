@@ -25,6 +25,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Generator, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -42,6 +43,8 @@ from mlplatform.warehouse.base import (
     DEFAULT_BATCH_SIZE,
     Catalog,
     Part,
+    Slice,
+    Snapshot,
     check_columns,
     check_schema,
     conform,
@@ -170,9 +173,14 @@ class LakeCatalog(Catalog):
             raise WarehouseError(f'the table "{name}" uses a Delta Lake feature the platform does not read yet: {what}')
         return table
 
-    def _files(self, name: TableName) -> list[tuple[str, int | None]]:
-        """The snapshot's data files, in the log's order, with their row counts when the log has them."""
-        adds = pa.table(self._table(name).get_add_actions(flatten=True))
+    def _files(self, name: TableName, table: DeltaTable | None = None) -> list[tuple[str, int | None]]:
+        """The snapshot's data files in the order they were added, with their row counts when the log
+        has them. A Delta table has no row order of its own; this is the platform's: older files first
+        (by the time the log records for each file; delta-rs lists the newest commit first), and the
+        files of one commit in the commit's order. So rows appended later come after earlier ones."""
+        adds = pa.table((table or self._table(name)).get_add_actions(flatten=True))
+        if adds.num_rows > 1:  # a stable sort: one commit's files keep the commit's order
+            adds = adds.take(sorted(range(adds.num_rows), key=adds.column("modification_time").to_pylist().__getitem__))
         paths = adds.column("path").to_pylist()
         counts = adds.column("num_records").to_pylist() if "num_records" in adds.column_names else [None] * len(paths)
         folder = self._table_dir(name)
@@ -183,6 +191,12 @@ class LakeCatalog(Catalog):
                 raise WarehouseError(f'the table "{name}" has a damaged log (a data file outside its folder)')
             files.append((f"{folder}/{unquote(path)}", rows))
         return files
+
+    def _data_path(self, name: TableName, file: str) -> str:
+        """A data file's full path from its path relative to the table's folder (a plan's)."""
+        if not _DATA_PATH_RE.fullmatch(file) or ".." in file.split("/"):
+            raise WarehouseError(f"a data file of a table is a relative .parquet path, not {file[:100]!r}")
+        return f"{self._table_dir(name)}/{file}"
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -226,6 +240,51 @@ class LakeCatalog(Catalog):
             with self._open(path) as pf:
                 for batch in pf.iter_batches(batch_size=batch_size, columns=schema.names):
                     yield batch if batch.schema.equals(schema) else _cast(batch, schema)
+
+    supports_snapshots = True
+
+    def snapshot(self, name: TableName | str) -> Snapshot:
+        name = self.table_name(name)
+        table = self._table(name)
+        folder = self._table_dir(name)
+        paths = [path for path, _ in self._files(name, table)]
+
+        def row_groups(path: str) -> list[Slice]:
+            with self._open(path) as pf:
+                metadata = pf.metadata
+            file = path[len(folder) + 1 :]
+            groups = (metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
+            return [Slice(file, i, 0, rows) for i, rows in enumerate(groups) if rows]
+
+        with ThreadPoolExecutor(max_workers=min(8, max(len(paths), 1))) as pool:  # footers: one read each
+            found = list(pool.map(row_groups, paths))
+        return Snapshot(
+            version=table.version(),
+            schema=pa.schema(table.schema().to_arrow()),
+            row_groups=[s for slices in found for s in slices],
+        )
+
+    def read_slices(self, name: TableName | str, slices: list[Slice], schema: pa.Schema) -> pa.Table:
+        name = self.table_name(name)
+        pieces = []
+        for piece in slices:
+            path = self._data_path(name, piece.file)
+            try:
+                with self._open(path) as pf:
+                    group = pf.read_row_group(piece.row_group, columns=schema.names)
+            except FileNotFoundError:
+                raise WarehouseError(
+                    f'the table "{name}" changed since the job planned its batches: its file {piece.file} is gone'
+                ) from None
+            except (OSError, IndexError, pa.ArrowException) as exc:
+                raise WarehouseError(f'the table "{name}" cannot be read ({piece.file}): {_first_line(exc)}') from None
+            group = group.slice(piece.offset, piece.rows)
+            if group.num_rows != piece.rows:
+                raise WarehouseError(
+                    f'the table "{name}" changed since the job planned its batches: {piece.file} has other rows'
+                )
+            pieces.extend(b if b.schema.equals(schema) else _cast(b, schema) for b in group.to_batches())
+        return pa.Table.from_batches(pieces, schema=schema)
 
     def list_schemas(self) -> list[str]:
         infos = self.fs.get_file_info(pafs.FileSelector(self.root, allow_not_found=True))

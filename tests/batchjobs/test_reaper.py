@@ -50,15 +50,22 @@ def test_a_job_past_its_timeout_fails(config, ml_model, user, settings):
     assert "ran longer than JOB_TIMEOUT_S (60 s" in job.message
 
 
-def test_a_failed_jobs_shards_are_removed_after_the_retention(ml_model, user, settings, job_storage):
-    model_with_config(ml_model, user, IN_BATCHES + 'raise ValueError("no")')
-    make_input("prod.t.input", 1_000)
+def test_a_failed_jobs_kept_parts_are_removed_after_the_retention(ml_model, user, settings, job_storage):
+    model_with_config(
+        ml_model,
+        user,
+        IN_BATCHES + 'if df["id"].min() >= 1000: raise ValueError("no")\n'
+        '        return pd.DataFrame({"score": df["amount"] * 2})',
+    )
+    make_input("prod.t.input", 2_000)
     job = run_job(trigger(ml_model, user, "prod.t.input"))
-    shards = job_storage / "staging" / staging.job_dir(job.pk)
-    assert job.status == JobStatus.FAILED and shards.exists()  # kept for a retry
+    output_folder = job_storage / "lake" / "out" / "scores"
+    assert job.status == JobStatus.FAILED
+    assert [p.name for p in output_folder.iterdir()] == [job.batches.get(index=0).part_name]  # kept for a retry
     BatchJob.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(hours=25))
     reaper.reap()
-    assert not shards.exists()
+    assert not output_folder.exists()
+    assert not (job_storage / "staging" / staging.job_dir(job.pk)).exists()
     with pytest.raises(ValidationError, match="cannot be retried"):
         services.job_retry(job=BatchJob.objects.get(pk=job.pk), requested_by=user)
 
