@@ -1,8 +1,19 @@
 """Celery tasks: ids in, a plain function called, nothing else. Redelivery is harmless: each
 function claims its work with a conditional UPDATE first."""
 
+from celery.signals import worker_process_init
+
 from batchjobs.pipeline import admit, commit, extract, predict, reaper
 from mlplatform.celery import app
+from mlplatform.queues import CONTROL_QUEUE, IO_QUEUE
+
+
+@worker_process_init.connect
+def start_spare_model_process(**_) -> None:
+    """A worker process that takes predict batches gets its spare model process at start."""
+    consumed = set(app.amqp.queues.consume_from or ())
+    if consumed - {CONTROL_QUEUE, IO_QUEUE, app.conf.task_default_queue}:
+        predict.spare_start()
 
 
 @app.task(name="batchjobs.admit_jobs")

@@ -39,6 +39,11 @@ class _Loaded:
 
 
 _loaded: _Loaded | None = None  # one model process per worker process, reused across batches
+_spare: ModelProcess | None = None  # a pre-imported process waiting for the next build (see starter.start_spare)
+
+
+def _workdir() -> Path:
+    return settings.DATA_DIR / "work" / f"model-{os.getpid()}"
 
 
 def _close_loaded() -> None:
@@ -48,25 +53,50 @@ def _close_loaded() -> None:
         _loaded = None
 
 
+def _close_spare() -> None:
+    global _spare
+    if _spare is not None:
+        _spare.close()
+        _spare = None
+
+
 atexit.register(_close_loaded)
+atexit.register(_close_spare)
+
+
+def spare_start() -> None:
+    """Have a spare model process ready (a predict worker's process does this when it starts, and
+    again once the batches of the job that took its spare are all sent)."""
+    global _spare
+    if settings.MODEL_SPARE_PROCESS and (_spare is None or not _spare.alive):
+        _close_spare()
+        _spare = starter.start_spare(workdir=_workdir(), log_cap=settings.LOG_CAP_BYTES)
 
 
 def model_process(job: BatchJob) -> ModelProcess:
-    """The loaded model for this job's build and config: reused, or started and loaded now."""
-    global _loaded
+    """The loaded model for this job's build and config: reused, or loaded now (into the spare when
+    it fits, else into a new process)."""
+    global _loaded, _spare
     config = job.batch_config
     resources = starter.resources_for(config, job.parallelism)
     key = (str(job.build_id), config.pk, resources)
     if _loaded is not None and _loaded.key == key and _loaded.process.alive:
         return _loaded.process
     _close_loaded()
+    spare, _spare = _spare, None
+    if spare is not None and not starter.spare_fits(
+        spare, workdir=_workdir(), log_cap=settings.LOG_CAP_BYTES, env=config.env, memory_mb=resources.memory_mb
+    ):
+        spare.close()
+        spare = None
     process, _ = starter.start_model(
         job.build,
-        workdir=settings.DATA_DIR / "work" / f"model-{os.getpid()}",
+        workdir=_workdir(),
         resources=resources,
         env=config.env,
         log_cap=settings.LOG_CAP_BYTES,
         timeout=settings.PREDICT_TIMEOUT_S,
+        spare=spare,
     )
     _loaded = _Loaded(key=key, process=process)
     return process
@@ -120,6 +150,8 @@ def batch_predict(batch_id: int) -> bool:
     finished = timezone.now()
     if ended:  # else the reaper took the batch back meanwhile (our lease ran out): its new try decides
         feed.after_batch(job.pk)
+    if _spare is None and not Batch.objects.filter(job_id=job.pk, status=BatchStatus.PENDING).exists():
+        spare_start()  # its imports would have slowed the job's other batches on these cores
     if cloudwatch.enabled():  # after the next batch is sent: shipping never holds the job up
         cloudwatch.ship_batch_log(
             job_id=job.pk,

@@ -143,7 +143,16 @@ def describe_exit(returncode: int | None) -> str:
 class ModelProcess:
     """One child process holding one loaded model; reuse it for many requests."""
 
-    def __init__(self, *, env: dict[str, str], workdir: Path, memory_mb: int = 0, log_cap: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        *,
+        env: dict[str, str],
+        workdir: Path,
+        memory_mb: int = 0,
+        log_cap: int = 1 << 20,
+        preimport: bool = False,
+    ) -> None:
+        self.preimport = preimport  # a spare: imports the common libraries before it knows its model
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.env = child_environment(env, self.workdir)
@@ -158,6 +167,7 @@ class ModelProcess:
         out_r, out_w = os.pipe()
         args = [sys.executable, "-I", "-u", str(CHILD), "--root", str(REPO_ROOT)]
         args += ["--cmd-fd", str(cmd_r), "--res-fd", str(res_w), "--memory-mb", str(self.memory_mb)]
+        args += ["--preimport"] if self.preimport else []
         self.proc = subprocess.Popen(
             args,
             env=self.env,

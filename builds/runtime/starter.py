@@ -15,11 +15,17 @@ from django.conf import settings
 from builds.choices import Processes
 from builds.models import BatchConfig, Build
 from builds.runtime import artifacts
-from builds.runtime.process import ModelProcess, Reply
+from builds.runtime.child import THREAD_VARIABLES
+from builds.runtime.process import ModelProcess, Reply, child_environment
 from mlplatform.sdk import TYPES
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 MIN_MEMORY_MB = 256
+# Variables that libraries a spare has already imported read when they are imported: a config that
+# sets one gets a fresh process, so they take effect.
+IMPORT_TIME_ENV_PREFIXES = (
+    "OMP_", "OPENBLAS_", "MKL_", "BLIS_", "GOTO", "VECLIB_", "KMP_", "NUMEXPR_", "NUMPY_", "PANDAS_",
+    "ARROW_", "PYARROW_", "SKLEARN_", "SCIPY_", "JOBLIB_", "MALLOC_",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,39 @@ def prediction_types(build: Build) -> dict[str, str]:
     return {p["name"]: TYPES[p["type"]] for p in build.schema["predictions"]}
 
 
+def start_spare(*, workdir: Path, log_cap: int) -> ModelProcess:
+    """A model process that imports the common libraries (numpy, pandas, pyarrow, scikit-learn) now,
+    and waits to be given a build: most of a cold start is those imports, done ahead of time."""
+    return ModelProcess(env={}, workdir=workdir, log_cap=log_cap, preimport=True).start()
+
+
+def spare_fits(
+    spare: ModelProcess | None, *, workdir: Path, log_cap: int, env: dict[str, str] | None, memory_mb: int
+) -> bool:
+    """Whether `spare` can become this model's process: alive, the same folder and log cap, no
+    config variable that its already-imported libraries would have read at import, and a memory
+    limit at least twice the address space its imports hold (the limit counts address space: a
+    small one is better spent by a fresh process that imports only what its model needs)."""
+    return (
+        spare is not None
+        and spare.alive
+        and spare.workdir == Path(workdir)
+        and spare.log_cap == log_cap
+        and not any(name.startswith(IMPORT_TIME_ENV_PREFIXES) for name in (env or {}))
+        and 2 * _address_space_mb(spare.proc.pid) <= memory_mb
+    )
+
+
+def _address_space_mb(pid: int) -> float:
+    """A process's virtual memory size (what RLIMIT_AS limits); infinite when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            kib = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return float("inf")
+    return kib / 1024
+
+
 def start_model(
     build: Build,
     *,
@@ -61,22 +100,28 @@ def start_model(
     env: dict[str, str] | None = None,
     log_cap: int,
     timeout: float,
+    spare: ModelProcess | None = None,
 ) -> tuple[ModelProcess, Reply]:
     """Start a model process with these limits and the config's environment, and load the build.
 
-    Returns the running process (close it, or use it as a context manager) and the load's reply.
-    A load that fails closes the process and raises ModelProcessError (with the model's output).
+    With a `spare` that fits (see spare_fits), that process loads the build instead of a new one
+    being started; it takes the same environment and limits first. The caller closes a spare that
+    does not fit. Returns the running process (close it, or use it as a context manager) and the
+    load's reply. A load that fails closes the process and raises ModelProcessError.
     """
     local = artifacts.materialize(build_id=str(build.id), kind=build.artifact_kind, relative=build.artifact_path)
     threads = {name: str(resources.threads) for name in THREAD_VARIABLES} if resources.threads else {}
-    process = ModelProcess(
-        env={**threads, **(env or {})}, workdir=workdir, memory_mb=resources.memory_mb, log_cap=log_cap
-    ).start()
+    load = {"op": "load", "kind": build.artifact_kind, "path": str(local.path), "entrypoint": build.entrypoint}
+    if spare_fits(spare, workdir=workdir, log_cap=log_cap, env=env, memory_mb=resources.memory_mb):
+        process = spare
+        load |= {"env": child_environment({**threads, **(env or {})}, Path(workdir)), "memory_mb": resources.memory_mb}
+        process.memory_mb = resources.memory_mb
+    else:
+        process = ModelProcess(
+            env={**threads, **(env or {})}, workdir=workdir, memory_mb=resources.memory_mb, log_cap=log_cap
+        ).start()
     try:
-        reply = process.call(
-            {"op": "load", "kind": build.artifact_kind, "path": str(local.path), "entrypoint": build.entrypoint},
-            timeout=timeout,
-        )
+        reply = process.call(load, timeout=timeout)
     except BaseException:
         process.close()
         raise

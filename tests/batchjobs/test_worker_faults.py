@@ -198,7 +198,7 @@ def assert_output_is_the_input_with_predictions(output: str, input_table: str, m
 
 
 def model_processes_of(pid: int) -> list[psutil.Process]:
-    """The model processes (builds/runtime/child.py) started by the worker process `pid`."""
+    """The model processes (builds/runtime/child.py) of the worker process `pid`, but its spare."""
     try:
         children = psutil.Process(pid).children()
     except psutil.NoSuchProcess:
@@ -206,7 +206,7 @@ def model_processes_of(pid: int) -> list[psutil.Process]:
     found = []
     for child in children:
         try:
-            if any("builds/runtime/child.py" in part for part in child.cmdline()):
+            if any("builds/runtime/child.py" in part for part in child.cmdline()) and child.name() != "mlp-spare":
                 found.append(child)
         except psutil.NoSuchProcess:
             continue
