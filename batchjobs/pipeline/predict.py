@@ -68,9 +68,17 @@ def spare_start() -> None:
     """Have a spare model process ready (a predict worker's process does this when it starts, and
     again once the batches of the job that took its spare are all sent)."""
     global _spare
-    if settings.MODEL_SPARE_PROCESS and (_spare is None or not _spare.alive):
-        _close_spare()
-        _spare = starter.start_spare(workdir=_workdir(), log_cap=settings.LOG_CAP_BYTES)
+    if not settings.MODEL_SPARE_PROCESS:
+        return
+    if (
+        _spare is not None
+        and _spare.alive
+        and _spare.workdir == _workdir()
+        and _spare.log_cap == settings.LOG_CAP_BYTES
+    ):
+        return
+    _close_spare()
+    _spare = starter.start_spare(workdir=_workdir(), log_cap=settings.LOG_CAP_BYTES)
 
 
 def model_process(job: BatchJob) -> ModelProcess:
