@@ -129,6 +129,7 @@ def _predict(message: dict) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from mlplatform.parquet import dictionary_columns
     from mlplatform.sdk import ContractError, check_output
 
     model, schema = _require_model()
@@ -142,7 +143,7 @@ def _predict(message: dict) -> dict:
         table = table.drop_columns([ORDINAL])
     frame = table.to_pandas()
     started = time.perf_counter()
-    output = model.predict(frame.copy())
+    output = model.predict(frame.copy(deep=False))  # copy-on-write (pandas 3): the model cannot change ours
     seconds = time.perf_counter() - started
     predictions, notes = check_output(frame, output, schema, max_row_bytes=message.get("max_row_bytes"))
     result = pa.Table.from_pandas(predictions.reset_index(drop=True), preserve_index=False)
@@ -157,7 +158,13 @@ def _predict(message: dict) -> dict:
         joined = table
         for name in result.column_names:
             joined = joined.append_column(result.schema.field(name), result.column(name))
-        pq.write_table(joined, message["output"], compression="snappy", row_group_size=message.get("row_group_rows"))
+        pq.write_table(
+            joined,
+            message["output"],
+            compression="snappy",
+            row_group_size=message.get("row_group_rows"),
+            use_dictionary=dictionary_columns(joined.schema),
+        )
     else:
         if ordinals is None:
             ordinals = pa.array(range(len(frame)), type=pa.int64())

@@ -39,6 +39,7 @@ from deltalake.exceptions import DeltaError
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
 from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
 
+from mlplatform.parquet import dictionary_columns
 from mlplatform.warehouse.base import (
     DEFAULT_BATCH_SIZE,
     Catalog,
@@ -479,7 +480,9 @@ class _Part:
     def __init__(self, fs: pafs.FileSystem, folder: str, filename: str, schema: pa.Schema) -> None:
         self.filename, self.path, self.groups, self.rows = filename, f"{folder}/{filename}", 0, 0
         self.sink = fs.open_output_stream(self.path)
-        self.writer = pq.ParquetWriter(self.sink, schema, compression=COMPRESSION)
+        self.writer = pq.ParquetWriter(
+            self.sink, schema, compression=COMPRESSION, use_dictionary=dictionary_columns(schema)
+        )
 
     def write(self, batch: pa.RecordBatch) -> None:
         self.writer.write_batch(batch, row_group_size=ROW_GROUP_ROWS)
