@@ -44,6 +44,7 @@ class BatchJobSerializer(serializers.ModelSerializer):
             "message",
             "error_detail",
             "input_table",
+            "input_version",
             "output_table",
             "input_rows",
             "output_rows",

@@ -4,6 +4,7 @@ the job read, and the output holds every row of that version, in its order."""
 import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
+from django.urls import reverse
 
 from batchjobs.choices import JobStatus
 from batchjobs.pipeline import admit, extract
@@ -49,7 +50,9 @@ def external_table(name: str, *chunks: range) -> str:
     return name
 
 
-def test_a_lake_input_is_planned_from_its_footers_and_nothing_of_it_is_copied(config, ml_model, user, job_storage):
+def test_a_lake_input_is_planned_from_its_footers_and_nothing_of_it_is_copied(
+    config, ml_model, user, job_storage, web, api
+):
     name = external_table("prod.t.ext", range(0, 2_500), range(2_500, 3_000), range(3_000, 7_000))
     job = trigger(ml_model, user, name)
     admit.jobs_admit()
@@ -69,6 +72,9 @@ def test_a_lake_input_is_planned_from_its_footers_and_nothing_of_it_is_copied(co
     rows = output_rows("prod.out.scores")
     assert [r["id"] for r in rows] == list(range(7_000))  # the planned version, in its order
     assert all(r["score"] == r["amount"] * 2 for r in rows)
+    page = web.get(reverse("batchjobs:job-detail", args=[job.pk]))
+    assert b"at version 2" in page.content  # the job page says which version it read, and the API
+    assert api.get(f"/api/v1/batch-jobs/{job.pk}/").json()["input_version"] == 2
 
 
 def test_a_batch_whose_input_was_replaced_after_planning_fails_saying_so(config, ml_model, user):
