@@ -4,11 +4,13 @@
   the names passed the naming rule; values (names in catalog queries) are query parameters.
 - Reads stream `COPY (SELECT ...) TO STDOUT (FORMAT csv)` through an OS pipe into pyarrow's
   streaming CSV reader, with the column types taken from the catalog, so memory stays bounded.
-- Writes stream pyarrow-made CSV into `COPY ... FROM STDIN` (never row-by-row INSERTs) into a
-  table with a temporary name, then, in the same transaction and under an advisory lock on the
-  final name, check that the name is free and rename. Any failure rolls everything back.
-- CSV keeps NULL and the empty string apart: a NULL is an unquoted empty field, an empty string
-  is `""`, both in PostgreSQL's CSV format and in pyarrow's writer, and the reader is told so.
+- Writes go through ADBC's PostgreSQL driver (Arrow in, binary COPY out: no text round trip and
+  no COPY code of ours) into a table with a temporary name, then, in the same transaction and
+  under an advisory lock on the final name, check that the name is free and rename. Any failure
+  rolls everything back. The batches are cast first to the Arrow types that match the columns
+  created for them (see arrow_to_pg), so the binary COPY and the table always agree.
+- CSV (reads) keeps NULL and the empty string apart: a NULL is an unquoted empty field, an empty
+  string is `""`, and the reader is told so. (ADBC's reader measured slower than this one.)
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 
+import adbc_driver_manager
+import adbc_driver_postgresql.dbapi as adbc
 import psycopg2
 import psycopg2.errors
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg2 import sql
 
@@ -103,6 +108,34 @@ def arrow_to_pg(field: pa.Field) -> str:
     )
 
 
+def ingest_type(t: pa.DataType) -> pa.DataType:
+    """The Arrow type whose binary COPY matches the column arrow_to_pg creates for `t`."""
+    if pa.types.is_dictionary(t):
+        return ingest_type(t.value_type)
+    if pa.types.is_int8(t) or pa.types.is_uint8(t):
+        return pa.int16()
+    if pa.types.is_uint16(t):
+        return pa.int32()
+    if pa.types.is_uint32(t):
+        return pa.int64()
+    if pa.types.is_large_string(t):
+        return pa.string()
+    if pa.types.is_date64(t):
+        return pa.date32()
+    if pa.types.is_timestamp(t):
+        return pa.timestamp("us", tz=t.tz)
+    return t
+
+
+def _quote(identifier: str) -> str:
+    """A quoted SQL identifier (names reach here only after the naming rule)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _qualified(name: TableName) -> str:
+    return f"{_quote(name.schema)}.{_quote(name.table)}"
+
+
 def _lock_key(name: TableName) -> int:
     """A stable 64-bit key for pg_advisory_xact_lock (Python's hash() differs per process)."""
     digest = hashlib.blake2b(f"mlplatform.warehouse:{name.schema}.{name.table}".encode(), digest_size=8)
@@ -156,18 +189,6 @@ class PostgresCatalog(Catalog):
             "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE n.nspname = %s AND c.relname = %s AND c.relkind = ANY(%s)",
             [name.schema, name.table, list(kinds)],
-        )
-        return cur.fetchone() is not None
-
-    @staticmethod
-    def _name_taken(cur: psycopg2.extensions.cursor, name: TableName) -> bool:
-        """Any relation (table, view, index, sequence) or type holding the name blocks a rename."""
-        cur.execute(
-            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = %(s)s AND c.relname = %(t)s"
-            " UNION ALL SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
-            " WHERE n.nspname = %(s)s AND t.typname = %(t)s",
-            {"s": name.schema, "t": name.table},
         )
         return cur.fetchone() is not None
 
@@ -307,36 +328,66 @@ class PostgresCatalog(Catalog):
         name = self.table_name(name)
         schema = check_schema(schema)
         pg_types = [arrow_to_pg(f) for f in schema]  # refuse unsupported types before any SQL
+        target = pa.schema([f.with_type(ingest_type(f.type)) for f in schema])
         tmp = TableName(name.catalog, name.schema, f"_tmp_{uuid.uuid4().hex}")
-        stream = _CsvStream(conform(batches, schema), _csv_schema(schema))
-        with self._connection() as conn, conn.cursor() as cur:
+        source = _Batches(conform(batches, schema), target)
+        columns = ", ".join(f"{_quote(f.name)} {t}" for f, t in zip(schema, pg_types, strict=True))
+        with self._adbc() as conn:
+            cur = conn.cursor()
             if self._name_taken(cur, name):
                 raise TableExistsError(f'the table "{name}" already exists')
-            _create_schema(cur, name.schema)
-            columns = sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(t))
-                for f, t in zip(schema, pg_types, strict=True)
-            )
-            cur.execute(sql.SQL("CREATE TABLE {} ({})").format(_ident(tmp), columns))
-            copy = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-                _ident(tmp), sql.SQL(", ").join(sql.Identifier(c) for c in schema.names)
-            )
+            _adbc_create_schema(cur, name.schema)
+            cur.execute(f"CREATE TABLE {_qualified(tmp)} ({columns})")
             try:
-                cur.copy_expert(copy, stream, size=COPY_CHUNK)
-            except Exception:
-                if stream.error is not None:  # the batches failed: raise their own error
-                    raise stream.error from None
+                cur.adbc_ingest(tmp.table, source.reader(), mode="append", db_schema_name=tmp.schema)
+            except adbc_driver_manager.Error:
+                if source.error is not None:  # the batches failed: raise their own error
+                    raise source.error from None
                 raise
             # The advisory lock serialises creators of this name until commit.
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key(name)])
+            cur.execute("SELECT pg_advisory_xact_lock($1)", parameters=(_lock_key(name),))
+            cur.fetchall()
             if self._name_taken(cur, name):
                 raise TableExistsError(f'the table "{name}" already exists')
             try:
-                cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(_ident(tmp), sql.Identifier(name.table)))
-            except (psycopg2.errors.DuplicateTable, psycopg2.errors.DuplicateObject):
-                raise TableExistsError(f'the table "{name}" already exists') from None
+                cur.execute(f"ALTER TABLE {_qualified(tmp)} RENAME TO {_quote(name.table)}")
+            except adbc_driver_manager.Error as exc:
+                if getattr(exc, "sqlstate", None) in ("42P07", "42710"):  # duplicate table / object
+                    raise TableExistsError(f'the table "{name}" already exists') from None
+                raise
             conn.commit()
-        return stream.rows
+        return source.rows
+
+    @contextmanager
+    def _adbc(self) -> Iterator[adbc.Connection]:
+        """An ADBC connection in a transaction (rolled back unless committed), closed after;
+        database errors leave as WarehouseError."""
+        try:
+            conn = adbc.connect(self.url)
+        except adbc_driver_manager.Error as exc:
+            raise WarehouseError(f'the catalog "{self.name}" cannot be reached: {_first_line(exc)}') from None
+        try:
+            yield conn
+        except adbc_driver_manager.Error as exc:
+            raise WarehouseError(f'the catalog "{self.name}" reported an error: {_first_line(exc)}') from exc
+        finally:
+            try:
+                conn.rollback()
+            except adbc_driver_manager.Error:
+                pass
+            conn.close()
+
+    @staticmethod
+    def _name_taken(cur, name: TableName) -> bool:
+        """Any relation (table, view, index, sequence) or type holding the name blocks a rename."""
+        cur.execute(
+            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = $1 AND c.relname = $2"
+            " UNION ALL SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+            " WHERE n.nspname = $1 AND t.typname = $2",
+            parameters=(name.schema, name.table),
+        )
+        return bool(cur.fetchall())
 
     def drop(self, name: TableName | str) -> None:
         name = self.table_name(name)
@@ -354,25 +405,56 @@ def _ident(name: TableName) -> sql.Identifier:
     return sql.Identifier(name.schema, name.table)
 
 
-def _create_schema(cur: psycopg2.extensions.cursor, schema: str) -> None:
+def _adbc_create_schema(cur, schema: str) -> None:
     """CREATE SCHEMA IF NOT EXISTS, tolerating a concurrent creator of the same schema."""
     cur.execute("SAVEPOINT create_schema")
     try:
-        cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-    except psycopg2.errors.UniqueViolation:
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
+    except adbc_driver_manager.Error as exc:
+        if getattr(exc, "sqlstate", None) != "23505":  # unique violation: created meanwhile
+            raise
         cur.execute("ROLLBACK TO SAVEPOINT create_schema")
     else:
         cur.execute("RELEASE SAVEPOINT create_schema")
 
 
-def _csv_schema(schema: pa.Schema) -> pa.Schema:
-    """The schema batches are cast to before CSV writing (dictionaries become plain strings)."""
-    fields = []
-    for f in schema:
-        if pa.types.is_dictionary(f.type):
-            f = f.with_type(f.type.value_type)
-        fields.append(f)
-    return pa.schema(fields)
+def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Column by column: sub-microsecond time is dropped (PostgreSQL keeps microseconds), any other
+    loss is an error."""
+    columns = []
+    for column, field in zip(batch.columns, schema, strict=True):
+        if not column.type.equals(field.type):
+            options = pc.CastOptions(target_type=field.type, allow_time_truncate=True)
+            try:
+                column = pc.cast(column, options=options)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise WarehouseError(f'a batch does not fit the column "{field.name}": {exc}') from exc
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+class _Batches:
+    """The batches as an Arrow stream for ADBC, cast to the ingest types; keeps the batches' own
+    error (ADBC would report it as a stream failure) and counts the rows."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> None:
+        self._batches, self.schema = batches, schema
+        self.rows = 0
+        self.error: BaseException | None = None
+
+    def _iterate(self) -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in self._batches:
+                if not batch.schema.equals(self.schema):
+                    batch = _cast(batch, self.schema)
+                self.rows += batch.num_rows
+                yield batch
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.schema, self._iterate())
 
 
 def _read_csv(source: io.BufferedReader, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
@@ -399,40 +481,3 @@ def _read_csv(source: io.BufferedReader, schema: pa.Schema) -> Iterator[pa.Recor
     for batch in reader:
         if batch.num_rows:
             yield batch
-
-
-class _CsvStream(io.RawIOBase):
-    """A file-like object that COPY FROM STDIN reads: CSV made by pyarrow, one batch at a time."""
-
-    def __init__(self, batches: Iterator[pa.RecordBatch], csv_schema: pa.Schema) -> None:
-        super().__init__()
-        self._batches = batches
-        self._csv_schema = csv_schema
-        self._options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-        self._chunk = memoryview(b"")
-        self._pos = 0
-        self.rows = 0
-        self.error: BaseException | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        while self._pos >= len(self._chunk):
-            try:
-                batch = next(self._batches, None)
-            except BaseException as exc:  # kept so create() can re-raise it unchanged
-                self.error = exc
-                raise
-            if batch is None:
-                return b""
-            if not batch.schema.equals(self._csv_schema):
-                batch = batch.cast(self._csv_schema)
-            out = pa.BufferOutputStream()
-            pacsv.write_csv(batch, out, self._options)
-            self._chunk, self._pos = memoryview(out.getvalue()), 0
-            self.rows += batch.num_rows
-        size = len(self._chunk) - self._pos if size is None or size < 0 else size
-        piece = self._chunk[self._pos : self._pos + size]
-        self._pos += len(piece)
-        return piece.tobytes()
