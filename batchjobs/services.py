@@ -214,7 +214,6 @@ def job_retry(*, job: BatchJob, requested_by: AbstractBaseUser) -> BatchJob:
             if not transitions.job_requeue_for_retry(job.pk):
                 raise ValidationError({"status": ["The job changed meanwhile; reload and try again."]})
             transitions.batches_reset_for_retry(job.pk, failed)
-            staging.remove_outputs(job.pk, failed)
             dispatch.send_admit()
     except IntegrityError:
         raise ValidationError({"output_table": [OUTPUT_TAKEN.format(name=job.output_table)]}) from None

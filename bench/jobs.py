@@ -534,6 +534,10 @@ def main() -> int:
     parser.add_argument("--rows", default=DEFAULT_ROWS, help=f"comma-separated row counts (default {DEFAULT_ROWS})")
     parser.add_argument("--shapes", default="demo,wide", help="comma-separated: demo, wide (default both)")
     parser.add_argument("--repeat", type=int, default=1, help="run every case this many times; the worst counts")
+    parser.add_argument(
+        "--max-input-rows", type=int, help="MAX_INPUT_ROWS for the platform (for jobs over its 5,000,000 default)"
+    )
+    parser.add_argument("--peers", default="plain,multiprocessing", help="peers to run, comma-separated, or none")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir (and PostgreSQL database)")
     parser.add_argument("--database-url", help="postgresql://…: a fresh database is created on that server")
     parser.add_argument("--broker-url", help="e.g. redis://127.0.0.1:6379/14 (default: the local filesystem broker)")
@@ -564,6 +568,9 @@ def main() -> int:
     env["MLPLATFORM_DATA_DIR"] = str(work)
     if args.broker_url:
         env["CELERY_BROKER_URL"] = args.broker_url
+    if args.max_input_rows:
+        env["MAX_INPUT_ROWS"] = str(args.max_input_rows)
+    peer_names = [p for p in args.peers.split(",") if p.strip() and p.strip() != "none"]
     broker = urlsplit(args.broker_url).scheme if args.broker_url else "filesystem (local default)"
     database, pg_name = "SQLite in the data dir", None
     workers = Workers(env=env, data_dir=work)
@@ -626,7 +633,7 @@ def main() -> int:
                     peers[(run, shape, rows)] = {}
                     if not PEERS.exists():
                         continue
-                    for peer in ("plain", "multiprocessing"):
+                    for peer in peer_names:
                         result = run_peer(peer, work / f"in_{shape}_{rows}.parquet", work, SHAPES[shape][1])
                         peers[(run, shape, rows)][peer] = result
                         text = (

@@ -1,6 +1,6 @@
-"""A batch's input rows, as one local file the model process reads: its slices of the input
-table's planned version (read where they lie: a local disk, or ranged reads from S3), or its
-staged shard (an exported PostgreSQL input)."""
+"""A batch's input rows, read by the worker: its slices of the input table's planned version (read
+where they lie: a local disk, or ranged reads from S3), or its staged shard (an exported PostgreSQL
+input); handed to the model process as one local Arrow file."""
 
 from __future__ import annotations
 
@@ -26,22 +26,20 @@ def input_schema(job: BatchJob) -> pa.Schema:
 
 @contextmanager
 def batch_files(job: BatchJob, batch: Batch, workdir: Path):
-    """(input, output): local paths for the model process. The input is an Arrow file (the
-    process maps it, no copy) or a Parquet shard; the output is where it writes the batch's part."""
-    if not batch.source:
-        with staging.local_files(
-            staging.input_path(job.pk, batch.index), staging.output_path(job.pk, batch.index), workdir
-        ) as paths:
-            yield paths
-        return
-    catalog, name = table_selectors.resolve(job.input_table, field="input_table")
-    table = catalog.read_slices(name, [Slice(*piece) for piece in batch.source], input_schema(job))
+    """(rows, input, output): the batch's rows, read by the worker (its slices of the planned
+    version, or its staged shard; local or S3), and local paths for the model process: an Arrow
+    file of the rows (the process maps it, no copy) and where it writes its predictions. The
+    worker keeps the rows: the output part is joined from them, never from what the model wrote."""
+    if batch.source:
+        catalog, name = table_selectors.resolve(job.input_table, field="input_table")
+        table = catalog.read_slices(name, [Slice(*piece) for piece in batch.source], input_schema(job))
+    else:
+        table = staging.read(staging.input_path(job.pk, batch.index))
     folder = Path(tempfile.mkdtemp(dir=workdir))
     try:
         local_in = folder / "input.arrow"
         with pa.OSFile(str(local_in), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
-        del table  # the worker keeps no rows while the model runs
-        yield str(local_in), str(folder / "output.parquet")
+        yield table, str(local_in), str(folder / "predictions.arrow")
     finally:
         shutil.rmtree(folder, ignore_errors=True)

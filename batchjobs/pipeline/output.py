@@ -1,7 +1,7 @@
-"""The output table, written once: the model process joins a batch's rows and predictions in Arrow
-and writes them as one Parquet file, which the worker checks (its footer: columns and rows) and
-moves where the output table will live (invisible until the commit); the commit adds the parts
-without reading them.
+"""The output table, written once: the worker joins a batch's rows (as it read them) with the
+model's predictions (checked: a plain file, the build's columns, one per row) in Arrow and writes
+the part where the output table will live (invisible until the commit); the commit adds the parts
+without reading them. The model process never writes table data, so it cannot alter input columns.
 
 A catalog that cannot hold parts (PostgreSQL) gets each batch's joined rows in staging instead, and
 the commit loads them into the new table in one transaction.
@@ -14,13 +14,11 @@ import os
 import stat
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from batchjobs.models import Batch, BatchJob
 from batchjobs.pipeline import inputs, staging
 from mlplatform.sdk import TYPES
 from mlplatform.warehouse import Part, WarehouseError
-from mlplatform.warehouse.lake import ROW_GROUP_ROWS as ROW_GROUP_ROWS  # the parts' row groups
 from tables import selectors as table_selectors
 
 logger = logging.getLogger(__name__)
@@ -37,23 +35,42 @@ def part_id(job: BatchJob, index: int, attempt: int) -> str:
     return f"{index:05d}-{attempt}-{job.pk.hex}"
 
 
-def adopt_batch(job: BatchJob, index: int, attempt: int, joined_file: str, rows: int) -> Part:
-    """Take the model process's output (a local Parquet file of the batch's rows with their
-    predictions, joined in Arrow there) as a final part of the output table."""
-    if not stat.S_ISREG(os.lstat(joined_file).st_mode):  # model code wrote it: a link could point anywhere
-        raise WarehouseError(f"the output of batch {index} is not a plain file")
+def read_predictions(job: BatchJob, index: int, path: str, rows: int) -> pa.Table:
+    """The model process's predictions for batch `index` (an Arrow file it wrote), checked: a plain
+    file, the build's prediction columns in order, one row per input row."""
+    if not stat.S_ISREG(os.lstat(path).st_mode):  # model code wrote it: a link could point anywhere
+        raise WarehouseError(f"the predictions of batch {index} are not a plain file")
+    with pa.memory_map(path) as source:
+        try:
+            predictions = pa.ipc.open_file(source).read_all()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise WarehouseError(f"the predictions of batch {index} cannot be read: {exc}") from None
+    names = [p["name"] for p in job.build.schema["predictions"]]
+    if predictions.column_names != names:
+        found = predictions.column_names
+        raise WarehouseError(f"the predictions of batch {index} have the columns {found}, not {names}")
+    if predictions.num_rows != rows:
+        raise WarehouseError(f"the predictions of batch {index} have {predictions.num_rows:,} rows, not {rows:,}")
+    return predictions
+
+
+def write_batch(job: BatchJob, index: int, attempt: int, rows: pa.Table, predictions: pa.Table) -> Part:
+    """Write batch `index`'s output part: its input rows (as the worker read them) joined with the
+    predictions in Arrow, written once where the output table will live (invisible until the
+    commit), or into staging for a catalog that cannot hold parts."""
     schema = output_schema(inputs.input_schema(job), job)
-    found = pq.read_schema(joined_file).remove_metadata()
-    if found.names != schema.names:
-        raise WarehouseError(f"the output of batch {index} has the columns {found.names}, not {schema.names}")
-    if pq.read_metadata(joined_file).num_rows != rows:
-        raise WarehouseError(f"the output of batch {index} does not have its {rows:,} rows")
+    joined = rows
+    for column in predictions.column_names:
+        joined = joined.append_column(predictions.schema.field(column), predictions.column(column))
     catalog, name = table_selectors.resolve(job.output_table, field="output_table")
     if catalog.supports_parts:
-        return catalog.adopt_part(name, part_id(job, index, attempt), schema, joined_file)
-    table = pq.read_table(joined_file).cast(schema)
-    staging.write(staging.joined_path(job.pk, index), table)
-    return Part(name=staging.joined_path(job.pk, index), rows=table.num_rows, size=0)
+        return catalog.write_part(name, part_id(job, index, attempt), schema, joined)
+    try:
+        joined = joined.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise WarehouseError(f"the output of batch {index} does not fit the output table: {exc}") from None
+    staging.write(staging.joined_path(job.pk, index), joined)
+    return Part(name=staging.joined_path(job.pk, index), rows=joined.num_rows, size=0)
 
 
 def commit(job: BatchJob, batches: list[Batch]) -> int:

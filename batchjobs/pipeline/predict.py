@@ -123,7 +123,7 @@ def batch_predict(batch_id: int) -> bool:
     log, status, error, detail, result, part = "", BatchStatus.SUCCEEDED, "", "", {}, None
     try:
         process = model_process(job)
-        with inputs.batch_files(job, batch, Path(process.workdir)) as (local_in, local_out):
+        with inputs.batch_files(job, batch, Path(process.workdir)) as (rows, local_in, local_out):
             reply = process.call(
                 {
                     "op": "predict",
@@ -131,8 +131,6 @@ def batch_predict(batch_id: int) -> bool:
                     "output": local_out,
                     "max_row_bytes": settings.MAX_ROW_BYTES,
                     "types": starter.prediction_types(job.build),
-                    "join": True,  # the batch's output part, joined in Arrow
-                    "row_group_rows": output.ROW_GROUP_ROWS,
                 },
                 timeout=settings.PREDICT_TIMEOUT_S,
                 on_wait=lambda: _heartbeat(batch),
@@ -140,7 +138,8 @@ def batch_predict(batch_id: int) -> bool:
             )
             log, result = reply.log, reply.result
             log = "".join(f"[platform] {note}\n" for note in result.get("notes", [])) + log
-            part = output.adopt_batch(job, batch.index, number, local_out, batch.rows)
+            predictions = output.read_predictions(job, batch.index, local_out, batch.rows)
+            part = output.write_batch(job, batch.index, number, rows, predictions)
     except Stop:
         _close_loaded()  # the model process was killed mid-batch
         status, error = BatchStatus.CANCELLED, "Cancelled while running."

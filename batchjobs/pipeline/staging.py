@@ -1,12 +1,7 @@
-"""The job's scratch space under STAGING_URL: input shards and prediction shards by batch (and
-joined rows, for an output catalog that cannot hold parts)."""
+"""The job's scratch space under STAGING_URL: input shards by batch (an exported PostgreSQL input)
+and joined rows (for an output catalog that cannot hold parts)."""
 
 from __future__ import annotations
-
-import shutil
-import tempfile
-from contextlib import contextmanager
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,10 +24,6 @@ def job_dir(job_id) -> str:
 
 def input_path(job_id, index: int) -> str:
     return f"{job_dir(job_id)}/input/batch-{index:05d}.parquet"
-
-
-def output_path(job_id, index: int) -> str:
-    return f"{job_dir(job_id)}/output/batch-{index:05d}.parquet"
 
 
 def joined_path(job_id, index: int) -> str:
@@ -60,51 +51,9 @@ def read_schema(relative: str) -> pa.Schema:
     return pq.read_schema(f"{root}/{relative}", filesystem=filesystem)
 
 
-@contextmanager
-def local_files(input_relative: str, output_relative: str, workdir: Path):
-    """Local paths for the model process: the staging files themselves, or copies (S3).
-
-    The model process never gets cloud credentials, so on S3 the worker moves the files.
-    """
-    filesystem, root = _root()
-    if isinstance(filesystem, pafs.LocalFileSystem):
-        Path(f"{root}/{output_relative}").parent.mkdir(parents=True, exist_ok=True)
-        yield f"{root}/{input_relative}", f"{root}/{output_relative}"
-        return
-    tmp = Path(tempfile.mkdtemp(dir=workdir))
-    try:
-        local_in, local_out = tmp / "input.parquet", tmp / "output.parquet"
-        pafs.copy_files(
-            f"{root}/{input_relative}",
-            str(local_in),
-            source_filesystem=filesystem,
-            destination_filesystem=pafs.LocalFileSystem(),
-        )
-        yield str(local_in), str(local_out)
-        if not local_out.exists():  # the worker took it away (a batch's output part)
-            return
-        pafs.copy_files(
-            str(local_out),
-            f"{root}/{output_relative}",
-            source_filesystem=pafs.LocalFileSystem(),
-            destination_filesystem=filesystem,
-        )
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def remove_job(job_id) -> None:
     filesystem, root = _root()
     try:
         filesystem.delete_dir(f"{root}/{job_dir(job_id)}")
     except (FileNotFoundError, OSError):
         pass
-
-
-def remove_outputs(job_id, indexes: list[int]) -> None:
-    filesystem, root = _root()
-    for index in indexes:
-        try:
-            filesystem.delete_file(f"{root}/{output_path(job_id, index)}")
-        except (FileNotFoundError, OSError):
-            pass

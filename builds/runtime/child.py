@@ -123,13 +123,11 @@ def _verify(message: dict) -> dict:
 
 
 def _predict(message: dict) -> dict:
-    """Read a batch (an Arrow file, mapped, or a Parquet shard), predict, check the contract, write
-    the predictions with the ordinal (or, with "join", the batch's rows with their predictions: its
-    output part)."""
+    """Read a batch (an Arrow file, mapped, or a Parquet file), predict, check the contract, and write
+    the predictions: an Arrow file for a batch job's worker, or Parquet with the ordinal."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlplatform.parquet import dictionary_columns
     from mlplatform.sdk import ContractError, check_output
 
     model, schema = _require_model()
@@ -154,18 +152,10 @@ def _predict(message: dict) -> dict:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
             raise ContractError(f"the prediction column {name!r} cannot be stored as {type_name}: {exc}") from None
         result = result.set_column(result.schema.get_field_index(name), name, column)
-    if message.get("join"):  # the batch's rows with their predictions: the output part itself
-        joined = table
-        for name in result.column_names:
-            joined = joined.append_column(result.schema.field(name), result.column(name))
-        pq.write_table(
-            joined,
-            message["output"],
-            compression="snappy",
-            row_group_size=message.get("row_group_rows"),
-            use_dictionary=dictionary_columns(joined.schema),
-        )
-    else:
+    if message["output"].endswith(".arrow"):  # a batch job's: the worker joins them with the rows it read
+        with pa.OSFile(message["output"], "wb") as sink, pa.ipc.new_file(sink, result.schema) as writer:
+            writer.write_table(result)
+    else:  # "Try on 100 rows"
         if ordinals is None:
             ordinals = pa.array(range(len(frame)), type=pa.int64())
         pq.write_table(result.append_column(ORDINAL, ordinals), message["output"], compression="snappy")

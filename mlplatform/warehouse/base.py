@@ -195,11 +195,6 @@ class Catalog(abc.ABC):
         Writing the same `part_id` again replaces that part."""
         raise NotImplementedError(f"the {self.kind} catalog does not write tables in parts")
 
-    def adopt_part(self, name: TableName | str, part_id: str, schema: pa.Schema, local_file: str) -> Part:
-        """Make a local Parquet file (taken away) one final data file of the table, as write_part
-        does; the file is moved as it is when it already has the table's types."""
-        raise NotImplementedError(f"the {self.kind} catalog does not write tables in parts")
-
     def commit_parts(self, name: TableName | str, schema: pa.Schema, parts: list[Part]) -> int:
         """Make the table, with these parts in this order, visible at once; its row count.
         TableExistsError if it exists. The parts are left as they are when this fails."""

@@ -372,35 +372,6 @@ class LakeCatalog(Catalog):
             self._delete_quietly([part.path])
             raise
 
-    def adopt_part(self, name: TableName | str, part_id: str, schema: pa.Schema, local_file: str) -> Part:
-        name = self.table_name(name)
-        if not _PART_ID_RE.fullmatch(part_id):
-            raise WarehouseError(f"a part id is lowercase letters, digits and dashes, not {part_id[:100]!r}")
-        target = delta_arrow_schema(check_schema(schema).remove_metadata())
-        source = pq.ParquetFile(local_file)
-        if not source.schema_arrow.remove_metadata().equals(target):  # other types: cast, as write_part does
-            table = source.read()
-            source.close()
-            os.unlink(local_file)
-            return self.write_part(name, part_id, target, table)
-        rows = source.metadata.num_rows
-        source.close()
-        folder = self._table_dir(name)
-        filename = f"part-{part_id}.parquet"
-        size = os.path.getsize(local_file)
-        if isinstance(self.fs, pafs.LocalFileSystem):
-            os.makedirs(folder, exist_ok=True)
-            shutil.move(local_file, f"{folder}/{filename}")  # a rename on the same disk
-        else:
-            pafs.copy_files(
-                local_file,
-                f"{folder}/{filename}",
-                source_filesystem=pafs.LocalFileSystem(),
-                destination_filesystem=self.fs,
-            )
-            os.unlink(local_file)
-        return Part(name=filename, rows=rows, size=size)
-
     def commit_parts(self, name: TableName | str, schema: pa.Schema, parts: list[Part]) -> int:
         name = self.table_name(name)
         target = delta_arrow_schema(check_schema(schema).remove_metadata())

@@ -170,24 +170,54 @@ def test_an_output_in_postgresql_is_loaded_from_the_joined_batches(config, ml_mo
     assert all(r["score"] == r["amount"] * 2 for r in rows)
 
 
-def test_a_batch_output_that_is_a_link_or_has_other_columns_or_rows_is_refused(config, ml_model, user, tmp_path):
+def write_arrow(path, table: pa.Table) -> None:
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def test_predictions_that_are_a_link_or_have_other_columns_or_rows_are_refused(config, ml_model, user, tmp_path):
     make_input("prod.t.input", 1_000)
     job = trigger(ml_model, user, "prod.t.input")
-    admit.jobs_admit()
-    extract.job_extract(job.pk)
-    job.refresh_from_db()
-    right = pa.table({"id": [1], "amount": [1.0], "country": ["us"], "score": [2.0]})
-    elsewhere = tmp_path / "someone_elses.parquet"
-    pq.write_table(right, elsewhere)
-    link = tmp_path / "link.parquet"
+    elsewhere = tmp_path / "someone_elses.arrow"
+    write_arrow(elsewhere, pa.table({"score": [2.0]}))
+    link = tmp_path / "link.arrow"
     link.symlink_to(elsewhere)
-    wrong = tmp_path / "wrong.parquet"
-    pq.write_table(pa.table({"id": [1], "score": [2.0]}), wrong)
+    wrong = tmp_path / "wrong.arrow"
+    write_arrow(wrong, pa.table({"id": [1], "score": [2.0]}))
 
-    with pytest.raises(WarehouseError, match="is not a plain file"):
-        output.adopt_batch(job, 0, 1, str(link), 1)
-    with pytest.raises(WarehouseError, match=r"has the columns \['id', 'score'\]"):
-        output.adopt_batch(job, 0, 1, str(wrong), 1)
-    with pytest.raises(WarehouseError, match="does not have its 1,000 rows"):
-        output.adopt_batch(job, 0, 1, str(elsewhere), 1_000)
-    assert elsewhere.exists()  # nothing was taken
+    with pytest.raises(WarehouseError, match="are not a plain file"):
+        output.read_predictions(job, 0, str(link), 1)
+    with pytest.raises(WarehouseError, match=r"have the columns \['id', 'score'\], not \['score'\]"):
+        output.read_predictions(job, 0, str(wrong), 1)
+    with pytest.raises(WarehouseError, match="have 1 rows, not 1,000"):
+        output.read_predictions(job, 0, str(elsewhere), 1_000)
+    assert output.read_predictions(job, 0, str(elsewhere), 1).column("score").to_pylist() == [2.0]
+
+
+def test_a_model_that_patches_the_writers_cannot_change_the_input_columns_of_the_output(ml_model, user):
+    # Model code runs in the model process's interpreter: it can replace any function there. The
+    # output part is written by the worker from the rows it read, so only predictions come from it.
+    model_with_config(
+        ml_model,
+        user,
+        "\n        ".join(
+            [
+                "import pyarrow as pa, pyarrow.parquet as pq, pyarrow.ipc as ipc",
+                "def zeroed(table):",
+                '    if "amount" in table.column_names:',
+                '        i = table.schema.get_field_index("amount")',
+                '        table = table.set_column(i, "amount", pa.array([0.0] * table.num_rows))',
+                "    return table",
+                "real_write, real_new = pq.write_table, ipc.new_file",
+                "pq.write_table = lambda table, *a, **k: real_write(zeroed(table), *a, **k)",
+                "ipc.new_file = lambda sink, schema, *a, **k: real_new(sink, schema, *a, **k)",
+                'return pd.DataFrame({"score": df["amount"] * 2}, index=df.index)',
+            ]
+        ),
+    )
+    make_input("prod.t.input", 2_000)
+    job = run_job(trigger(ml_model, user, "prod.t.input"))
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    rows = output_rows("prod.out.scores")
+    assert [r["amount"] for r in rows] == [float(i % 97) + 0.5 for i in range(2_000)]  # as in the input
+    assert all(r["score"] == r["amount"] * 2 for r in rows)
