@@ -157,8 +157,9 @@ def batch_predict(batch_id: int) -> bool:
     finished = timezone.now()
     if ended:  # else the reaper took the batch back meanwhile (our lease ran out): its new try decides
         feed.after_batch(job.pk)
-    if _spare is None and not Batch.objects.filter(job_id=job.pk, status=BatchStatus.PENDING).exists():
-        spare_start()  # its imports would have slowed the job's other batches on these cores
+    waiting = Batch.objects.filter(job_id=job.pk, status__in=[BatchStatus.PENDING, BatchStatus.QUEUED])
+    if _spare is None and not waiting.exists():  # nothing more of this job for this process to take:
+        spare_start()  # the spare's imports use a free core, not one the job's batches need
     if cloudwatch.enabled():  # after the next batch is sent: shipping never holds the job up
         cloudwatch.ship_batch_log(
             job_id=job.pk,
