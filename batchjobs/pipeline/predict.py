@@ -78,7 +78,10 @@ def spare_start() -> None:
     ):
         return
     _close_spare()
-    _spare = starter.start_spare(workdir=_workdir(), log_cap=settings.LOG_CAP_BYTES)
+    try:
+        _spare = starter.start_spare(workdir=_workdir(), log_cap=settings.LOG_CAP_BYTES)
+    except Exception:  # noqa: BLE001 - no spare only means the next model starts cold
+        logger.exception("could not start a spare model process")
 
 
 def model_process(job: BatchJob) -> ModelProcess:
