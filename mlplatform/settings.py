@@ -160,6 +160,11 @@ LOG_CAP_BYTES = env_int("LOG_CAP_BYTES", 1024 * 1024, minimum=1024)
 # Each predict worker process keeps one spare model process with numpy, pandas, pyarrow and
 # scikit-learn already imported (about 150 MiB), so a job's first batch skips those imports.
 MODEL_SPARE_PROCESS = env_bool("MODEL_SPARE_PROCESS", True)
+# Model code runs in bubblewrap: auto (when bwrap is installed), required (refuse to run a model
+# without it: production, CI), off.
+MODEL_SANDBOX = env_str("MODEL_SANDBOX", "auto").lower()
+if MODEL_SANDBOX not in ("auto", "required", "off"):
+    raise ImproperlyConfigured(f"MODEL_SANDBOX must be auto, required or off, not {MODEL_SANDBOX!r}")
 
 AWS_REGION = env_str("AWS_REGION", "")
 CLOUDWATCH_LOG_GROUP = env_str("CLOUDWATCH_LOG_GROUP", "")

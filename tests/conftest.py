@@ -174,6 +174,18 @@ def job_worker(django_db_setup, django_db_blocker, tmp_path_factory):
         proc.wait(timeout=10)
 
 
+def model_process_name(process) -> str:
+    """mlp-spare or mlp-model (see builds/runtime/child.py), for a model process started plainly or
+    in bubblewrap (then it is bwrap's descendant); "" when it is gone or not one."""
+    import psutil
+
+    try:
+        names = [p.name() for p in [process, *process.children(recursive=True)]]
+    except psutil.Error:
+        return ""
+    return next((n for n in names if n.startswith("mlp-")), "")
+
+
 def wait_for(predicate, *, timeout: float = 60, interval: float = 0.25, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -75,6 +75,7 @@ def spare_start() -> None:
         and _spare.alive
         and _spare.workdir == _workdir()
         and _spare.log_cap == settings.LOG_CAP_BYTES
+        and _spare.sandbox == starter.model_sandbox()
     ):
         return
     _close_spare()

@@ -13,15 +13,18 @@ import os
 import queue
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from builds.runtime.child import END_OF_REQUEST
+from builds.runtime.sandbox import Sandbox, provide_build
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("child.py")
@@ -151,8 +154,11 @@ class ModelProcess:
         memory_mb: int = 0,
         log_cap: int = 1 << 20,
         preimport: bool = False,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.preimport = preimport  # a spare: imports the common libraries before it knows its model
+        self.sandbox = sandbox
+        self.build_dir: Path | None = None  # where its build is put (the sandbox shows it read-only)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.env = child_environment(env, self.workdir)
@@ -168,6 +174,9 @@ class ModelProcess:
         args = [sys.executable, "-I", "-u", str(CHILD), "--root", str(REPO_ROOT)]
         args += ["--cmd-fd", str(cmd_r), "--res-fd", str(res_w), "--memory-mb", str(self.memory_mb)]
         args += ["--preimport"] if self.preimport else []
+        self.build_dir = Path(tempfile.mkdtemp(prefix=".build-", dir=self.workdir))
+        if self.sandbox is not None:
+            args = self.sandbox.argv(args, workdir=self.workdir, build_dir=self.build_dir)
         self.proc = subprocess.Popen(
             args,
             env=self.env,
@@ -270,6 +279,15 @@ class ModelProcess:
         self.kill()
         os.close(self._results)
         self._capture.join(timeout=5)
+        if self.build_dir is not None:
+            shutil.rmtree(self.build_dir, ignore_errors=True)
+
+    def provide_build(self, source: Path) -> Path:
+        """Where this process finds a build's unpacked artifact (`source`): in its build folder
+        when it is sandboxed (nothing else of the cache is visible there), else `source` itself."""
+        if self.sandbox is None:
+            return source
+        return provide_build(source, self.build_dir)
 
     def __enter__(self) -> ModelProcess:
         return self if self.proc is not None else self.start()

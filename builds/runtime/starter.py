@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from django.conf import settings
 
 from builds.choices import Processes
@@ -17,6 +18,7 @@ from builds.models import BatchConfig, Build
 from builds.runtime import artifacts
 from builds.runtime.child import THREAD_VARIABLES
 from builds.runtime.process import ModelProcess, Reply, child_environment
+from builds.runtime.sandbox import Sandbox, sandbox_for
 from mlplatform.sdk import TYPES
 
 MIN_MEMORY_MB = 256
@@ -59,14 +61,25 @@ def prediction_types(build: Build) -> dict[str, str]:
     return {p["name"]: TYPES[p["type"]] for p in build.schema["predictions"]}
 
 
+def model_sandbox(*, allow_network: bool = False) -> Sandbox | None:
+    """The sandbox model processes run in under MODEL_SANDBOX (None: without one)."""
+    return sandbox_for(settings.MODEL_SANDBOX, allow_network=allow_network)
+
+
 def start_spare(*, workdir: Path, log_cap: int) -> ModelProcess:
     """A model process that imports the common libraries (numpy, pandas, pyarrow, scikit-learn) now,
     and waits to be given a build: most of a cold start is those imports, done ahead of time."""
-    return ModelProcess(env={}, workdir=workdir, log_cap=log_cap, preimport=True).start()
+    return ModelProcess(env={}, workdir=workdir, log_cap=log_cap, preimport=True, sandbox=model_sandbox()).start()
 
 
 def spare_fits(
-    spare: ModelProcess | None, *, workdir: Path, log_cap: int, env: dict[str, str] | None, memory_mb: int
+    spare: ModelProcess | None,
+    *,
+    workdir: Path,
+    log_cap: int,
+    env: dict[str, str] | None,
+    memory_mb: int,
+    allow_network: bool = False,
 ) -> bool:
     """Whether `spare` can become this model's process: alive, the same folder and log cap, no
     config variable that its already-imported libraries would have read at import, and a memory
@@ -77,19 +90,21 @@ def spare_fits(
         and spare.alive
         and spare.workdir == Path(workdir)
         and spare.log_cap == log_cap
+        and spare.sandbox == model_sandbox(allow_network=allow_network)
         and not any(name.startswith(IMPORT_TIME_ENV_PREFIXES) for name in (env or {}))
         and 2 * _address_space_mb(spare.proc.pid) <= memory_mb
     )
 
 
 def _address_space_mb(pid: int) -> float:
-    """A process's virtual memory size (what RLIMIT_AS limits); infinite when it cannot be read."""
+    """The largest virtual memory size (what RLIMIT_AS limits) of a process and its descendants (a
+    sandboxed model process is bubblewrap's child); infinite when it cannot be read."""
     try:
-        with open(f"/proc/{pid}/status") as status:
-            kib = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
-    except (OSError, StopIteration, ValueError, IndexError):
+        root = psutil.Process(pid)
+        sizes = [p.memory_info().vms for p in [root, *root.children(recursive=True)]]
+    except psutil.Error:
         return float("inf")
-    return kib / 1024
+    return max(sizes) / (1024 * 1024)
 
 
 def start_model(
@@ -101,6 +116,7 @@ def start_model(
     log_cap: int,
     timeout: float,
     spare: ModelProcess | None = None,
+    allow_network: bool = False,
 ) -> tuple[ModelProcess, Reply]:
     """Start a model process with these limits and the config's environment, and load the build.
 
@@ -111,16 +127,22 @@ def start_model(
     """
     local = artifacts.materialize(build_id=str(build.id), kind=build.artifact_kind, relative=build.artifact_path)
     threads = {name: str(resources.threads) for name in THREAD_VARIABLES} if resources.threads else {}
-    load = {"op": "load", "kind": build.artifact_kind, "path": str(local.path), "entrypoint": build.entrypoint}
-    if spare_fits(spare, workdir=workdir, log_cap=log_cap, env=env, memory_mb=resources.memory_mb):
+    load = {"op": "load", "kind": build.artifact_kind, "entrypoint": build.entrypoint}
+    fits = dict(workdir=workdir, log_cap=log_cap, env=env, memory_mb=resources.memory_mb, allow_network=allow_network)
+    if spare_fits(spare, **fits):
         process = spare
         load |= {"env": child_environment({**threads, **(env or {})}, Path(workdir)), "memory_mb": resources.memory_mb}
         process.memory_mb = resources.memory_mb
     else:
         process = ModelProcess(
-            env={**threads, **(env or {})}, workdir=workdir, memory_mb=resources.memory_mb, log_cap=log_cap
+            env={**threads, **(env or {})},
+            workdir=workdir,
+            memory_mb=resources.memory_mb,
+            log_cap=log_cap,
+            sandbox=model_sandbox(allow_network=allow_network),
         ).start()
     try:
+        load["path"] = str(process.provide_build(local.path))
         reply = process.call(load, timeout=timeout)
     except BaseException:
         process.close()

@@ -9,7 +9,7 @@ from batchjobs.choices import JobStatus
 from batchjobs.models import BatchAttempt
 from batchjobs.pipeline import predict
 from tests.batchjobs.jobkit import IN_BATCHES, make_input, model_with_config, output_rows, run_job, trigger
-from tests.conftest import wait_for
+from tests.conftest import model_process_name, wait_for
 
 pytestmark = pytest.mark.usefixtures("job_storage")
 
@@ -30,12 +30,13 @@ def test_the_first_batch_loads_its_build_into_the_spare_with_the_configs_environ
     make_input("prod.t.input", 2_000)
     predict.spare_start()
     spare = predict._spare
-    wait_for(lambda: psutil.Process(spare.proc.pid).name() == "mlp-spare", timeout=10, message="the spare's start")
+    process = psutil.Process(spare.proc.pid)
+    wait_for(lambda: model_process_name(process) == "mlp-spare", timeout=10, message="the spare's start")
 
     job = run_job(trigger(ml_model, user, "prod.t.input"))
     assert job.status == JobStatus.SUCCEEDED, job.message
     assert predict._loaded.process is spare  # the spare became the model process
-    assert psutil.Process(spare.proc.pid).name() == "mlp-model"
+    assert model_process_name(process) == "mlp-model"
     assert all(r["score"] == r["amount"] * 3 for r in output_rows("prod.out.scores"))
     # ml.m5.large (2 vCPUs, 8 GiB) with processes ALL: two processes, one thread and 4 GiB each.
     log = BatchAttempt.objects.filter(batch__job=job).first().log

@@ -36,7 +36,7 @@ from builds.verification import build_verify
 from tables import selectors as table_selectors
 from tables.models import TableRecord
 from tests.artifacts import GOOD_MODEL, GOOD_PREDICT, model_zip, upload
-from tests.conftest import JOB_WORKER_SETTINGS, wait_for
+from tests.conftest import JOB_WORKER_SETTINGS, model_process_name, wait_for
 from tests.factories import GroupFactory, MLModelFactory, UserFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -206,7 +206,10 @@ def model_processes_of(pid: int) -> list[psutil.Process]:
     found = []
     for child in children:
         try:
-            if any("builds/runtime/child.py" in part for part in child.cmdline()) and child.name() != "mlp-spare":
+            if (
+                any("builds/runtime/child.py" in part for part in child.cmdline())
+                and model_process_name(child) != "mlp-spare"
+            ):
                 found.append(child)
         except psutil.NoSuchProcess:
             continue
@@ -475,22 +478,29 @@ def test_it_cancels_a_running_job_stopping_its_model_processes(job_worker, owner
 
 
 def test_it_retries_only_the_failed_batches_and_then_commits(job_worker, owner, tmp_path):
-    marker = tmp_path / "fail-marker"
-    marker.write_text("fail batches from id 3000 while this file exists")
+    # A model sees only its own work folder (HOME), so the marker goes into every model work
+    # folder of the worker's processes.
     body = predict_body(
         IN_BATCHES,
         "import os",
-        'if df["id"].min() >= 3000 and os.path.exists(os.environ["FAIL_MARKER"]): raise RuntimeError("marker")',
+        'if df["id"].min() >= 3000 and os.path.exists(os.path.join(os.environ["HOME"], "fail-marker")):',
+        '    raise RuntimeError("marker")',
         GOOD_PREDICT,
     )
-    config = make_config(owner, body, env={"FAIL_MARKER": str(marker)})
+    config = make_config(owner, body)
+    work = django_settings.DATA_DIR / "work"
+    folders = [work / f"model-{child.pid}" for child in psutil.Process(job_worker.pid).children()]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "fail-marker").write_text("fail batches from id 3000 while this file exists")
     input_table, output = make_input(6_000), new_output_name()
     job = wait_until_done(trigger(config, owner, input_table, output), job_worker)
     assert job.status == JobStatus.FAILED
     assert job.message.startswith("3 of 6 batches failed (3,000 of 6,000 rows)")
     assert not job.staging_removed  # kept for the retry
 
-    marker.unlink()
+    for folder in folders:
+        (folder / "fail-marker").unlink()
     retried = services.job_retry(job=job, requested_by=owner)
     assert retried.status == JobStatus.QUEUED
     job = wait_until_done(job, job_worker)
