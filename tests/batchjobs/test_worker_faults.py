@@ -31,6 +31,7 @@ from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
 from batchjobs.pipeline import staging
 from builds.choices import BuildStatus
 from builds.models import Build, InstanceType
+from builds.runtime import starter
 from builds.services import batch_config_set, build_register
 from builds.verification import build_verify
 from tables import selectors as table_selectors
@@ -399,8 +400,14 @@ def test_it_finishes_the_job_when_the_worker_process_running_a_batch_is_killed(j
     )
     # Only ever kill a process of our worker: a prefork child of it.
     assert psutil.Process(running.worker_pid).ppid() == job_worker.pid
+    models = [p for m in model_processes_of(running.worker_pid) for p in [m, *m.children(recursive=True)]]
+    assert models
 
     os.kill(running.worker_pid, signal.SIGKILL)
+    if starter.model_sandbox() is not None:  # bubblewrap's --die-with-parent: no model outlives its worker
+        wait_for(
+            lambda: all(is_gone(p) for p in models), timeout=2, message="the killed worker's model processes to end"
+        )
     job = wait_until_done(job, job_worker, timeout=120)
 
     assert job.status == JobStatus.SUCCEEDED, job.message
