@@ -314,9 +314,10 @@ def fresh_postgres(url: str) -> tuple[str, str]:
 
 
 def is_model_process(proc: psutil.Process, data_dir: str) -> bool:
-    """A model process (child.py) of this run: its working folder is under this run's data dir."""
+    """A model process (child.py) of this run: its working folder is under this run's data dir (in a
+    sandbox, the Python process, not the bubblewrap processes around it)."""
     try:
-        return CHILD_MARKER in " ".join(proc.cmdline()) and proc.cwd().startswith(data_dir)
+        return CHILD_MARKER in " ".join(proc.cmdline()) and proc.name() != "bwrap" and proc.cwd().startswith(data_dir)
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return False
 
