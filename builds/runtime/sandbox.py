@@ -13,11 +13,16 @@ Plain Python: no Django. `MODEL_SANDBOX` (auto | required | off) is read by the 
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 MODES = ("auto", "required", "off")
 NOBODY = 65534
@@ -46,6 +51,23 @@ class SandboxUnavailable(RuntimeError):
 
 def bwrap_path() -> str | None:
     return shutil.which("bwrap")
+
+
+@functools.cache
+def bwrap_refusal(bwrap: str) -> str:
+    """Why bubblewrap cannot make a sandbox on this machine ("" when it can): some systems forbid
+    the unprivileged user namespaces it needs. Tried once per process (about 10 ms)."""
+    try:
+        done = subprocess.run(
+            [bwrap, "--unshare-all", "--uid", str(NOBODY), "--gid", str(NOBODY), "--ro-bind", "/", "/", "true"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "" if done.returncode == 0 else (done.stderr.strip() or f"exit code {done.returncode}")[:300]
 
 
 @dataclass(frozen=True)
@@ -95,6 +117,16 @@ def sandbox_for(mode: str, *, allow_network: bool = False) -> Sandbox | None:
                 "MODEL_SANDBOX is required but bubblewrap is not installed here: install the bubblewrap "
                 "package (it provides bwrap), or set MODEL_SANDBOX=auto to run models without a sandbox"
             )
+        return None
+    refusal = bwrap_refusal(found)
+    if refusal:
+        if mode == "required":
+            raise SandboxUnavailable(
+                f"MODEL_SANDBOX is required but bubblewrap cannot make a sandbox here ({refusal}): this "
+                "system may forbid unprivileged user namespaces (e.g. kernel.unprivileged_userns_clone=0 or "
+                "an AppArmor rule)"
+            )
+        logger.warning("bubblewrap cannot make a sandbox here (%s): model code runs without one", refusal)
         return None
     return Sandbox(bwrap=found, allow_network=allow_network)
 
