@@ -1,11 +1,23 @@
 """Celery tasks: ids in, a plain function called, nothing else. Redelivery is harmless: each
 function claims its work with a conditional UPDATE first."""
 
-from celery.signals import worker_process_init
+import logging
+
+from celery.signals import worker_process_init, worker_ready
 
 from batchjobs.pipeline import admit, commit, extract, predict, reaper
+from builds.runtime import starter
 from mlplatform.celery import app
 from mlplatform.queues import CONTROL_QUEUE, IO_QUEUE
+
+logger = logging.getLogger(__name__)
+
+
+@worker_ready.connect
+def say_if_models_run_unsandboxed(**_) -> None:
+    reason = starter.unsandboxed_reason()
+    if reason:
+        logger.warning("Model code runs without a sandbox on this worker: %s", reason)
 
 
 @worker_process_init.connect

@@ -18,7 +18,7 @@ from builds.models import BatchConfig, Build
 from builds.runtime import artifacts
 from builds.runtime.child import THREAD_VARIABLES
 from builds.runtime.process import ModelProcess, Reply, child_environment
-from builds.runtime.sandbox import Sandbox, sandbox_for
+from builds.runtime.sandbox import Sandbox, SandboxUnavailable, bwrap_path, bwrap_refusal, sandbox_for
 from mlplatform.sdk import TYPES
 
 MIN_MEMORY_MB = 256
@@ -64,6 +64,22 @@ def prediction_types(build: Build) -> dict[str, str]:
 def model_sandbox(*, allow_network: bool = False) -> Sandbox | None:
     """The sandbox model processes run in under MODEL_SANDBOX (None: without one)."""
     return sandbox_for(settings.MODEL_SANDBOX, allow_network=allow_network)
+
+
+def unsandboxed_reason() -> str:
+    """Why model code would run without a sandbox on this machine ("" when it runs in one)."""
+    if settings.MODEL_SANDBOX == "off":
+        return "MODEL_SANDBOX=off"
+    try:
+        made = model_sandbox()
+    except SandboxUnavailable as exc:
+        return f"{exc} (model processes refuse to start)"
+    if made is None:
+        found = bwrap_path()
+        return (
+            "bubblewrap (bwrap) is not installed" if found is None else f"bubblewrap fails here: {bwrap_refusal(found)}"
+        )
+    return ""
 
 
 def start_spare(*, workdir: Path, log_cap: int) -> ModelProcess:
