@@ -70,13 +70,7 @@ def spare_start() -> None:
     global _spare
     if not settings.MODEL_SPARE_PROCESS:
         return
-    if (
-        _spare is not None
-        and _spare.alive
-        and _spare.workdir == _workdir()
-        and _spare.log_cap == settings.LOG_CAP_BYTES
-        and _spare.sandbox == starter.model_sandbox()
-    ):
+    if starter.spare_current(_spare, workdir=_workdir(), log_cap=settings.LOG_CAP_BYTES):
         return
     _close_spare()
     try:

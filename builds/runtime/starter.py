@@ -88,6 +88,18 @@ def start_spare(*, workdir: Path, log_cap: int) -> ModelProcess:
     return ModelProcess(env={}, workdir=workdir, log_cap=log_cap, preimport=True, sandbox=model_sandbox()).start()
 
 
+def spare_current(spare: ModelProcess | None, *, workdir: Path, log_cap: int, allow_network: bool = False) -> bool:
+    """Whether `spare` is alive and was started as a process for this folder, log cap and sandbox
+    would be started now."""
+    return (
+        spare is not None
+        and spare.alive
+        and spare.workdir == Path(workdir)
+        and spare.log_cap == log_cap
+        and spare.sandbox == model_sandbox(allow_network=allow_network)
+    )
+
+
 def spare_fits(
     spare: ModelProcess | None,
     *,
@@ -102,11 +114,7 @@ def spare_fits(
     limit at least twice the address space its imports hold (the limit counts address space: a
     small one is better spent by a fresh process that imports only what its model needs)."""
     return (
-        spare is not None
-        and spare.alive
-        and spare.workdir == Path(workdir)
-        and spare.log_cap == log_cap
-        and spare.sandbox == model_sandbox(allow_network=allow_network)
+        spare_current(spare, workdir=workdir, log_cap=log_cap, allow_network=allow_network)
         and not any(name.startswith(IMPORT_TIME_ENV_PREFIXES) for name in (env or {}))
         and 2 * _address_space_mb(spare.proc.pid) <= memory_mb
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mlplatform.warehouse.errors import TableNameError, WarehouseError
 from mlplatform.warehouse.names import (
@@ -280,3 +281,19 @@ def _rebatch(source: Iterator[pa.RecordBatch], batch_size: int) -> Generator[pa.
         close = getattr(source, "close", None)
         if close is not None:
             close()
+
+
+def cast_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Cast column by column, as the catalogs store data: sub-microsecond time is dropped (neither
+    Delta Lake nor PostgreSQL keeps it), any other loss is an error."""
+    columns = []
+    for column, field in zip(batch.columns, schema, strict=True):
+        if column.type.equals(field.type):
+            columns.append(column)
+            continue
+        options = pc.CastOptions(target_type=field.type, allow_time_truncate=True)
+        try:
+            columns.append(pc.cast(column, options=options))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise WarehouseError(f'a batch does not fit the table\'s column "{field.name}": {exc}') from exc
+    return pa.RecordBatch.from_arrays(columns, schema=schema)

@@ -30,7 +30,6 @@ from functools import cached_property
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
@@ -46,6 +45,7 @@ from mlplatform.warehouse.base import (
     Part,
     Slice,
     Snapshot,
+    cast_batch,
     check_columns,
     check_schema,
     conform,
@@ -240,7 +240,7 @@ class LakeCatalog(Catalog):
         for path in files:
             with self._open(path) as pf:
                 for batch in pf.iter_batches(batch_size=batch_size, columns=schema.names):
-                    yield batch if batch.schema.equals(schema) else _cast(batch, schema)
+                    yield batch if batch.schema.equals(schema) else cast_batch(batch, schema)
 
     supports_snapshots = True
 
@@ -284,7 +284,7 @@ class LakeCatalog(Catalog):
                 raise WarehouseError(
                     f'the table "{name}" changed since the job planned its batches: {piece.file} has other rows'
                 )
-            pieces.extend(b if b.schema.equals(schema) else _cast(b, schema) for b in group.to_batches())
+            pieces.extend(b if b.schema.equals(schema) else cast_batch(b, schema) for b in group.to_batches())
         return pa.Table.from_batches(pieces, schema=schema)
 
     def list_schemas(self) -> list[str]:
@@ -335,7 +335,7 @@ class LakeCatalog(Catalog):
         parts: list[Part] = []
         part: _Part | None = None
         try:
-            for batch in rebatch(conform(batches, schema, cast=_cast), ROW_GROUP_ROWS):
+            for batch in rebatch(conform(batches, schema, cast=cast_batch), ROW_GROUP_ROWS):
                 if part is None or part.groups == ROW_GROUPS_PER_PART:
                     if part is not None:
                         parts.append(part.close())
@@ -364,7 +364,7 @@ class LakeCatalog(Catalog):
             self.fs.create_dir(folder, recursive=True)
         part = _Part(self.fs, folder, f"part-{part_id}.parquet", target)
         try:
-            for batch in rebatch(conform([table], target, cast=_cast), ROW_GROUP_ROWS):
+            for batch in rebatch(conform([table], target, cast=cast_batch), ROW_GROUP_ROWS):
                 part.write(batch)
             return part.close()
         except BaseException:
@@ -509,21 +509,6 @@ def _delta_type(t: pa.DataType, column: str) -> pa.DataType:
     if pa.types.is_duration(t) or pa.types.is_interval(t) or pa.types.is_union(t):
         raise WarehouseError(f'the column "{column}" has the type {t}, which a Delta Lake table cannot store')
     return t
-
-
-def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """Cast column by column: sub-microsecond time is dropped, any other loss is an error."""
-    columns = []
-    for column, field in zip(batch.columns, schema, strict=True):
-        if column.type.equals(field.type):
-            columns.append(column)
-            continue
-        options = pc.CastOptions(target_type=field.type, allow_time_truncate=True)
-        try:
-            columns.append(pc.cast(column, options=options))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise WarehouseError(f'a batch does not fit the table\'s column "{field.name}": {exc}') from exc
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def _first_line(exc: BaseException) -> str:

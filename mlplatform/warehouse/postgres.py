@@ -28,13 +28,13 @@ import adbc_driver_postgresql.dbapi as adbc
 import psycopg2
 import psycopg2.errors
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg2 import sql
 
 from mlplatform.warehouse.base import (
     DEFAULT_BATCH_SIZE,
     Catalog,
+    cast_batch,
     check_columns,
     check_schema,
     conform,
@@ -418,21 +418,6 @@ def _adbc_create_schema(cur, schema: str) -> None:
         cur.execute("RELEASE SAVEPOINT create_schema")
 
 
-def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """Column by column: sub-microsecond time is dropped (PostgreSQL keeps microseconds), any other
-    loss is an error."""
-    columns = []
-    for column, field in zip(batch.columns, schema, strict=True):
-        if not column.type.equals(field.type):
-            options = pc.CastOptions(target_type=field.type, allow_time_truncate=True)
-            try:
-                column = pc.cast(column, options=options)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise WarehouseError(f'a batch does not fit the column "{field.name}": {exc}') from exc
-        columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
-
-
 class _Batches:
     """The batches as an Arrow stream for ADBC, cast to the ingest types; keeps the batches' own
     error (ADBC would report it as a stream failure) and counts the rows."""
@@ -446,7 +431,7 @@ class _Batches:
         try:
             for batch in self._batches:
                 if not batch.schema.equals(self.schema):
-                    batch = _cast(batch, self.schema)
+                    batch = cast_batch(batch, self.schema)
                 self.rows += batch.num_rows
                 yield batch
         except BaseException as exc:
