@@ -23,6 +23,7 @@ class BatchJobSerializer(serializers.ModelSerializer):
     build_id = serializers.UUIDField()
     build_number = serializers.IntegerField(source="build.number")
     deployment_name = serializers.CharField(source="batch_config.deployment_name")
+    allow_network = serializers.BooleanField(source="batch_config.allow_network", read_only=True)
     batches_succeeded = serializers.IntegerField(default=0)
     batches_failed = serializers.IntegerField(default=0)
     requested_by = serializers.CharField(source="requested_by.username", default=None)
@@ -39,6 +40,7 @@ class BatchJobSerializer(serializers.ModelSerializer):
             "build_id",
             "build_number",
             "deployment_name",
+            "allow_network",
             "status",
             "phase",
             "message",

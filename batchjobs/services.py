@@ -246,10 +246,8 @@ def job_try(*, model: MLModel, input_table: str) -> TrialResult:
     head = catalog.head(name, n=TRIAL_ROWS)
     head = head.append_column(staging.ORDINAL, pa.array(range(head.num_rows), type=pa.int64()))
     workdir = settings.DATA_DIR / "work" / f"try-{uuid.uuid4().hex}"
-    workdir.mkdir(parents=True)
     build = config.build
     try:
-        pq.write_table(head, workdir / "input.parquet")
         process, load = starter.start_model(
             build,
             workdir=workdir,
@@ -257,19 +255,22 @@ def job_try(*, model: MLModel, input_table: str) -> TrialResult:
             env=config.env,
             log_cap=64 * 1024,
             timeout=120,
+            allow_network=config.allow_network,
         )
         with process:
+            pq.write_table(head, process.input_dir / "input.parquet")
             reply = process.call(
                 {
                     "op": "predict",
-                    "input": str(workdir / "input.parquet"),
-                    "output": str(workdir / "output.parquet"),
+                    "input": process.hand_over(process.input_dir / "input.parquet"),
+                    "output": process.new_output(),
+                    "format": "parquet",
                     "max_row_bytes": settings.MAX_ROW_BYTES,
                     "types": starter.prediction_types(build),
                 },
                 timeout=120,
             )
-        output = pq.read_table(workdir / "output.parquet").drop_columns([staging.ORDINAL])
+            output = pq.read_table(process.output_path).drop_columns([staging.ORDINAL])
         joined = head.drop_columns([staging.ORDINAL])
         for column in output.column_names:
             joined = joined.append_column(column, output.column(column))

@@ -55,11 +55,12 @@ class BatchConfigAdmin(admin.ModelAdmin):
         "build",
         "instance_type",
         "processes",
+        "allow_network",
         "is_active",
         "created_by",
         "created_at",
     ]
-    list_filter = ["is_active", "processes", "instance_type", "model__team"]
+    list_filter = ["is_active", "processes", "allow_network", "instance_type", "model__team"]
     search_fields = ["deployment_name", "model__model_id"]
     list_select_related = ["model", "build", "build__model", "instance_type", "created_by"]
     # A saved config is history: change the active one through "Set Batch Config", which keeps it.

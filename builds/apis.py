@@ -45,6 +45,7 @@ class BatchConfigSerializer(serializers.ModelSerializer):
             "instance_type",
             "processes",
             "env",
+            "allow_network",
             "is_active",
             "set_by",
             "set_at",
@@ -115,6 +116,7 @@ class BatchConfigInputSerializer(serializers.Serializer):
     instance_type = serializers.CharField(max_length=63)
     processes = serializers.CharField(max_length=10, required=False, default=Processes.ALL)
     env = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
+    allow_network = serializers.BooleanField(required=False, default=False)
 
 
 class ModelListCreateApi(GenericAPIView):
@@ -205,6 +207,7 @@ class BatchConfigApi(GenericAPIView):
             instance_type=selectors.instance_type_list().filter(name=data.validated_data["instance_type"]).first(),
             processes=data.validated_data["processes"],
             env=data.validated_data["env"],
+            allow_network=data.validated_data["allow_network"],
             set_by=request.user,
         )
         return Response(BatchConfigSerializer(config).data)

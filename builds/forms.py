@@ -51,6 +51,12 @@ class BatchConfigForm(forms.Form):
         widget=forms.RadioSelect,
         help_text=PROCESSES_HELP,
     )
+    allow_network = forms.BooleanField(
+        label="Allow network access",
+        required=False,
+        help_text="Only for a model that calls an outside service: its code can then reach any host this "
+        "server reaches, including the platform's own database.",
+    )
     # Holds errors about the environment variable rows, which are read from env_key/env_value.
     env = forms.CharField(required=False, widget=forms.HiddenInput)
 
@@ -68,7 +74,9 @@ class BatchConfigForm(forms.Form):
 
     @property
     def shows_advanced(self) -> bool:
-        return bool(self.env_rows) or "processes" in self.errors or "env" in self.errors
+        return (
+            bool(self.env_rows) or bool(self["allow_network"].value()) or bool({"processes", "env"} & set(self.errors))
+        )
 
     def clean(self) -> dict:
         cleaned = super().clean()

@@ -83,6 +83,8 @@ class BatchConfig(models.Model):
     instance_type = models.ForeignKey(InstanceType, on_delete=models.PROTECT, related_name="+")
     processes = models.CharField(max_length=3, choices=Processes, default=Processes.ALL)
     env = models.JSONField(default=dict, blank=True)
+    # Off: the model process has no network at all (its sandbox has none).
+    allow_network = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -107,6 +107,7 @@ def batch_config_set(
     processes: str,
     env: dict[str, str],
     set_by: AbstractBaseUser,
+    allow_network: bool = False,
 ) -> BatchConfig:
     """Save a batch config and make it the model's active one. Nothing is deployed or run."""
     errors: dict[str, list[str]] = {}
@@ -141,6 +142,7 @@ def batch_config_set(
             instance_type=instance_type,
             processes=processes,
             env=dict(env),
+            allow_network=bool(allow_network),
             is_active=True,
             created_by=set_by,
         )

@@ -99,10 +99,11 @@ def _verify(build: Build, log: _Log) -> bool:
             source = f"the sample file {local.sample.name}" if local.sample else "sample rows built from the schema"
             log(f"Calling predict() on {source}")
             sample = None
-            if local.sample:  # into the work folder: the model process sees nothing else of the cache
-                sample = workdir / f"sample{local.sample.suffix}"
+            if local.sample:  # handed over: the model process sees nothing else of the cache
+                sample = process.input_dir / f"sample{local.sample.suffix}"
                 shutil.copyfile(local.sample, sample)
-            verify = {"op": "verify", "sample": str(sample) if sample else None}
+                sample = process.hand_over(sample)
+            verify = {"op": "verify", "sample": sample}
             result = _step(process, log, verify, failure="predict() on sample rows")
             if result is None:
                 return False

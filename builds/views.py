@@ -108,7 +108,10 @@ def batch_config_edit(request: HttpRequest, build_id) -> HttpResponse:
                 config = services.batch_config_set(
                     build=build,
                     set_by=request.user,
-                    **{k: form.cleaned_data[k] for k in ("deployment_name", "instance_type", "processes", "env")},
+                    **{
+                        k: form.cleaned_data[k]
+                        for k in ("deployment_name", "instance_type", "processes", "env", "allow_network")
+                    },
                 )
             except ValidationError as exc:
                 add_service_errors(form, exc)
@@ -127,6 +130,7 @@ def batch_config_edit(request: HttpRequest, build_id) -> HttpResponse:
                 "deployment_name": current.deployment_name,
                 "instance_type": current.instance_type,
                 "processes": current.processes,
+                "allow_network": current.allow_network,
             }
         form = BatchConfigForm(initial=initial, initial_env=envmask.masked(current.env) if current else {})
     context = {"build": build, "model": build.model, "form": form, "current": current}

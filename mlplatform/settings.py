@@ -166,6 +166,10 @@ MODEL_SPARE_PROCESS = env_bool("MODEL_SPARE_PROCESS", True)
 MODEL_SANDBOX = env_str("MODEL_SANDBOX", "auto").lower()
 if MODEL_SANDBOX not in ("auto", "required", "off"):
     raise ImproperlyConfigured(f"MODEL_SANDBOX must be auto, required or off, not {MODEL_SANDBOX!r}")
+# Limits a model process cannot lift, besides its memory: its processes and threads (no fork bomb),
+# and its disk: the largest file it may write and the size of its private /tmp (memory-backed).
+MODEL_MAX_PROCESSES = env_int("MODEL_MAX_PROCESSES", 512, minimum=16)
+MODEL_DISK_MB = env_int("MODEL_DISK_MB", 1024, minimum=16)
 
 AWS_REGION = env_str("AWS_REGION", "")
 CLOUDWATCH_LOG_GROUP = env_str("CLOUDWATCH_LOG_GROUP", "")

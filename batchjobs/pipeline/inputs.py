@@ -4,15 +4,13 @@ input); handed to the model process as one local Arrow file."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from contextlib import contextmanager
-from pathlib import Path
 
 import pyarrow as pa
 
 from batchjobs.models import Batch, BatchJob
 from batchjobs.pipeline import staging
+from builds.runtime.process import ModelProcess
 from mlplatform.warehouse import Slice
 from tables import selectors as table_selectors
 
@@ -25,21 +23,20 @@ def input_schema(job: BatchJob) -> pa.Schema:
 
 
 @contextmanager
-def batch_files(job: BatchJob, batch: Batch, workdir: Path):
+def batch_files(job: BatchJob, batch: Batch, process: ModelProcess):
     """(rows, input, output): the batch's rows, read by the worker (its slices of the planned
-    version, or its staged shard; local or S3), and local paths for the model process: an Arrow
-    file of the rows (the process maps it, no copy) and where it writes its predictions. The
+    version, or its staged shard; local or S3), and the model process's paths: an Arrow file of
+    the rows in its input folder (it maps the file, no copy) and its output file, emptied. The
     worker keeps the rows: the output part is joined from them, never from what the model wrote."""
     if batch.source:
         catalog, name = table_selectors.resolve(job.input_table, field="input_table")
         table = catalog.read_slices(name, [Slice(*piece) for piece in batch.source], input_schema(job))
     else:
         table = staging.read(staging.input_path(job.pk, batch.index))
-    folder = Path(tempfile.mkdtemp(dir=workdir))
+    local_in = process.input_dir / f"batch-{batch.index}.arrow"
     try:
-        local_in = folder / "input.arrow"
         with pa.OSFile(str(local_in), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
-        yield table, str(local_in), str(folder / "predictions.arrow")
+        yield table, process.hand_over(local_in), process.new_output()
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        local_in.unlink(missing_ok=True)

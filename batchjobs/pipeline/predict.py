@@ -86,12 +86,17 @@ def model_process(job: BatchJob) -> ModelProcess:
     config = job.batch_config
     resources = starter.resources_for(config, job.parallelism)
     key = (str(job.build_id), config.pk, resources)
-    if _loaded is not None and _loaded.key == key and _loaded.process.alive:
+    if _loaded is not None and _loaded.key == key and _loaded.process.alive and not starter.worn_out(_loaded.process):
         return _loaded.process
     _close_loaded()
     spare, _spare = _spare, None
     if spare is not None and not starter.spare_fits(
-        spare, workdir=_workdir(), log_cap=settings.LOG_CAP_BYTES, env=config.env, memory_mb=resources.memory_mb
+        spare,
+        workdir=_workdir(),
+        log_cap=settings.LOG_CAP_BYTES,
+        env=config.env,
+        memory_mb=resources.memory_mb,
+        allow_network=config.allow_network,
     ):
         spare.close()
         spare = None
@@ -103,6 +108,7 @@ def model_process(job: BatchJob) -> ModelProcess:
         log_cap=settings.LOG_CAP_BYTES,
         timeout=settings.PREDICT_TIMEOUT_S,
         spare=spare,
+        allow_network=config.allow_network,
     )
     _loaded = _Loaded(key=key, process=process)
     return process
@@ -121,7 +127,7 @@ def batch_predict(batch_id: int) -> bool:
     log, status, error, detail, result, part = "", BatchStatus.SUCCEEDED, "", "", {}, None
     try:
         process = model_process(job)
-        with inputs.batch_files(job, batch, Path(process.workdir)) as (rows, local_in, local_out):
+        with inputs.batch_files(job, batch, process) as (rows, local_in, local_out):
             reply = process.call(
                 {
                     "op": "predict",

@@ -67,6 +67,33 @@ def _adopt(message: dict) -> None:
     if message.get("memory_mb"):
         limit = int(message["memory_mb"]) * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if message.get("cpu_seconds"):
+        _limit_cpu(int(message["cpu_seconds"]))
+
+
+def _limit_cpu(seconds: int) -> None:
+    """CPU time (all its threads): SIGXCPU at the limit, SIGKILL a little after if it is ignored."""
+    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 5))
+
+
+def _limit(args) -> None:
+    """The limits model code cannot lift (it has no privileges to raise a hard limit): a sandboxed
+    root worker's model first becomes nobody for good (see builds/runtime/sandbox.py), so that the
+    process limit counts its processes."""
+    if args.drop_to is not None:
+        os.setgroups([])
+        os.setresgid(args.drop_to, args.drop_to, args.drop_to)
+        os.setresuid(args.drop_to, args.drop_to, args.drop_to)
+    if args.memory_mb:
+        limit = args.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if args.max_processes:
+        resource.setrlimit(resource.RLIMIT_NPROC, (args.max_processes, args.max_processes))
+    if args.max_file_mb:
+        limit = args.max_file_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    if args.cpu_seconds:
+        _limit_cpu(args.cpu_seconds)
 
 
 def _load(message: dict) -> dict:
@@ -152,10 +179,10 @@ def _predict(message: dict) -> dict:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
             raise ContractError(f"the prediction column {name!r} cannot be stored as {type_name}: {exc}") from None
         result = result.set_column(result.schema.get_field_index(name), name, column)
-    if message["output"].endswith(".arrow"):  # a batch job's: the worker joins them with the rows it read
+    if message.get("format", "arrow") == "arrow":  # a batch job's: the worker joins them with the rows it read
         with pa.OSFile(message["output"], "wb") as sink, pa.ipc.new_file(sink, result.schema) as writer:
             writer.write_table(result)
-    else:  # "Try on 100 rows"
+    else:  # "Try on 100 rows": Parquet, with the ordinal
         if ordinals is None:
             ordinals = pa.array(range(len(frame)), type=pa.int64())
         pq.write_table(result.append_column(ORDINAL, ordinals), message["output"], compression="snappy")
@@ -215,11 +242,13 @@ def main() -> None:
     parser.add_argument("--res-fd", type=int, required=True)
     parser.add_argument("--memory-mb", type=int, default=0)
     parser.add_argument("--preimport", action="store_true", help="a spare: import the common libraries now")
+    parser.add_argument("--drop-to", type=int, help="the user (and group) to become before anything else")
+    parser.add_argument("--max-processes", type=int, default=0, help="processes and threads (RLIMIT_NPROC)")
+    parser.add_argument("--max-file-mb", type=int, default=0, help="the largest file it may write (RLIMIT_FSIZE)")
+    parser.add_argument("--cpu-seconds", type=int, default=0, help="CPU time of its threads (RLIMIT_CPU)")
     args = parser.parse_args()
+    _limit(args)
     _no_new_privileges()
-    if args.memory_mb:
-        limit = args.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     sys.path.insert(0, args.root)
     if args.preimport:
         _set_name(b"mlp-spare")

@@ -23,8 +23,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from builds.runtime.child import END_OF_REQUEST
-from builds.runtime.sandbox import Sandbox, provide_build
+from builds.runtime.sandbox import NOBODY, Sandbox, provide_build
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("child.py")
@@ -62,12 +64,12 @@ def env_name_error(name: str) -> str | None:
     return None
 
 
-def child_environment(config_env: dict[str, str], workdir: Path) -> dict[str, str]:
+def child_environment(config_env: dict[str, str], home: Path) -> dict[str, str]:
     """The model's whole environment: nothing of the platform's (no database URL, no keys)."""
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(workdir),
-        "TMPDIR": str(workdir),
+        "HOME": str(home),
+        "TMPDIR": str(home),
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
     }
@@ -132,19 +134,43 @@ class _OutputCapture(threading.Thread):
         os.close(self.fd)
 
 
-def describe_exit(returncode: int | None) -> str:
+def describe_exit(returncode: int | None, limits: Limits | None = None) -> str:
     if returncode is None:
         return "the model process stopped answering"
     if returncode < 0:
         sig = signal.Signals(-returncode)
         if sig == signal.SIGKILL:
             return "the model process was killed (SIGKILL), most often for using more memory than allowed"
+        if sig == signal.SIGXCPU:
+            budget = f" ({limits.cpu_seconds:,} CPU seconds)" if limits and limits.cpu_seconds else ""
+            return f"the model process used up its CPU time{budget} and was stopped (SIGXCPU)"
         return f"the model process died from signal {sig.name}"
     return f"the model process exited with code {returncode}"
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Limits a model process cannot lift, besides memory (0: none): its processes and threads,
+    the largest file it may write, and its CPU time."""
+
+    processes: int = 0
+    file_mb: int = 0
+    cpu_seconds: int = 0
+
+    def args(self) -> list[str]:
+        return [
+            "--max-processes", str(self.processes), "--max-file-mb", str(self.file_mb),
+            "--cpu-seconds", str(self.cpu_seconds),
+        ]  # fmt: skip
+
+
 class ModelProcess:
-    """One child process holding one loaded model; reuse it for many requests."""
+    """One child process holding one loaded model; reuse it for many requests.
+
+    Each process has a folder of its own in `workdir`: `build/` (its build, read-only to it), `in/`
+    (the files the worker hands it, read-only to it), `output` (the one file it writes) and, when
+    it runs without a sandbox, `home/` (its HOME; in the sandbox that is its private /tmp).
+    """
 
     def __init__(
         self,
@@ -155,46 +181,116 @@ class ModelProcess:
         log_cap: int = 1 << 20,
         preimport: bool = False,
         sandbox: Sandbox | None = None,
+        limits: Limits = Limits(),  # noqa: B008 - frozen
     ) -> None:
         self.preimport = preimport  # a spare: imports the common libraries before it knows its model
         self.sandbox = sandbox
-        self.build_dir: Path | None = None  # where its build is put (the sandbox shows it read-only)
+        self.limits = limits
         self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.env = child_environment(env, self.workdir)
+        self.config_env = env
         self.memory_mb = memory_mb
         self.log_cap = log_cap
+        self.folder: Path | None = None
         self.proc: subprocess.Popen | None = None
+
+    @property
+    def build_dir(self) -> Path:
+        return self.folder / "build"
+
+    @property
+    def input_dir(self) -> Path:
+        return self.folder / "in"
+
+    @property
+    def output_path(self) -> Path:
+        """The one file the model process may write (its predictions); emptied by new_output()."""
+        return self.folder / "output"
+
+    @property
+    def home(self) -> Path:
+        return Path("/tmp") if self.sandbox is not None else self.folder / "home"  # noqa: S108 - its own tmpfs
+
+    def hand_over(self, path: Path) -> str:
+        """A file the worker wrote into input_dir, made readable to the model process."""
+        os.chmod(path, 0o644)
+        return str(path)
+
+    def new_output(self) -> str:
+        """The output file, emptied (nothing of an earlier request can be read back as this one's)."""
+        os.truncate(self.output_path, 0)
+        return str(self.output_path)
+
+    def _make_folder(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix="process-", dir=self.workdir))
+        for folder in (self.folder, self.build_dir, self.input_dir):
+            folder.mkdir(exist_ok=True)
+            os.chmod(folder, 0o755)  # noqa: S103 - a root worker's model runs as nobody and reads them
+        self.output_path.touch(mode=0o644)
+        if self.sandbox is None:
+            self.home.mkdir(mode=0o700)
+        elif os.geteuid() == 0:  # the model runs as nobody (see sandbox.user_namespace)
+            os.chown(self.output_path, NOBODY, NOBODY)
 
     def start(self) -> ModelProcess:
         protect_this_process()
+        self._make_folder()
+        self.env = child_environment(self.config_env, self.home)
         cmd_r, cmd_w = os.pipe()
         res_r, res_w = os.pipe()
         out_r, out_w = os.pipe()
         args = [sys.executable, "-I", "-u", str(CHILD), "--root", str(REPO_ROOT)]
         args += ["--cmd-fd", str(cmd_r), "--res-fd", str(res_w), "--memory-mb", str(self.memory_mb)]
+        args += self.limits.args()
         args += ["--preimport"] if self.preimport else []
-        self.build_dir = Path(tempfile.mkdtemp(prefix=".build-", dir=self.workdir))
+        launch = None
         if self.sandbox is not None:
-            args = self.sandbox.argv(args, workdir=self.workdir, build_dir=self.build_dir)
-        self.proc = subprocess.Popen(
-            args,
-            env=self.env,
-            cwd=self.workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=out_w,
-            stderr=out_w,
-            pass_fds=(cmd_r, res_w),
-            start_new_session=True,  # so a kill takes the model's own children too
-        )
-        for fd in (cmd_r, res_w, out_w):
-            os.close(fd)
+            launch = self.sandbox.launch(
+                args,
+                read_only=[self.build_dir, self.input_dir],
+                writable=[self.output_path],
+                chdir=self.home,
+            )
+            args = launch.argv + (["--drop-to", str(launch.drop_to)] if launch.drop_to is not None else [])
+        try:
+            self.proc = subprocess.Popen(
+                args,
+                env=self.env,
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=out_w,
+                pass_fds=(cmd_r, res_w, *(launch.pass_fds if launch else ())),
+                start_new_session=True,  # so a kill takes the model's own children too
+            )
+        finally:
+            if launch is not None:
+                launch.close()
+            for fd in (cmd_r, res_w, out_w):
+                os.close(fd)
         self._commands = os.fdopen(cmd_w, "wb", buffering=0)
         self._results = res_r
         self._pending = b""
         self._capture = _OutputCapture(out_r, self.log_cap)
         self._capture.start()
         return self
+
+    def cpu_seconds(self) -> float:
+        """The CPU time its processes have used (what its CPU limit counts, for its model process)."""
+        try:
+            root = psutil.Process(self.proc.pid)
+            return max(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+        except (psutil.Error, AttributeError):
+            return 0.0
+
+    def describe_exit(self, returncode: int | None) -> str:
+        return describe_exit(self.exit_code(returncode), self.limits)
+
+    def exit_code(self, returncode: int | None) -> int | None:
+        """The model process's exit: bubblewrap exits with 128 + N when its process dies from signal N."""
+        if self.sandbox is not None and returncode is not None and returncode > 128:
+            return -(returncode - 128)
+        return returncode
 
     @property
     def alive(self) -> bool:
@@ -231,7 +327,7 @@ class ModelProcess:
         if it raises, the model process is killed and the exception goes on to the caller.
         """
         if not self.alive:
-            raise ModelProcessError(describe_exit(self.proc.returncode if self.proc else None))
+            raise ModelProcessError(self.describe_exit(self.proc.returncode if self.proc else None))
         try:
             self._commands.write(json.dumps(message).encode() + b"\n")
             line = self._read_reply(time.monotonic() + timeout, on_wait, wait_interval)
@@ -247,7 +343,7 @@ class ModelProcess:
             raise
         if line is None:
             returncode = self.proc.wait(timeout=30)
-            raise ModelProcessError(describe_exit(returncode), log=self._take_log(5))
+            raise ModelProcessError(self.describe_exit(returncode), log=self._take_log(5))
         log = self._take_log(30)
         try:
             reply = json.loads(line)
@@ -279,8 +375,8 @@ class ModelProcess:
         self.kill()
         os.close(self._results)
         self._capture.join(timeout=5)
-        if self.build_dir is not None:
-            shutil.rmtree(self.build_dir, ignore_errors=True)
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def provide_build(self, source: Path) -> Path:
         """Where this process finds a build's unpacked artifact (`source`): in its build folder

@@ -17,8 +17,10 @@ import functools
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,21 +55,115 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
+def as_root() -> bool:
+    """Whether this worker runs as root: then the model is switched to nobody inside the sandbox
+    (see user_namespace), since the kernel exempts root's processes from the process limit."""
+    return os.geteuid() == 0
+
+
+def user_namespace() -> int:
+    """A new user namespace in which root is root and nobody is nobody (an open descriptor of it,
+    for bwrap --userns; the caller closes it). A root worker's models run in one: bubblewrap
+    sets the sandbox up as root there, and the model process then switches to nobody for good, so
+    its processes count against its own process limit. (With bwrap's own --unshare-user, nobody
+    inside would be root outside, and root is exempt from that limit.) About 3 ms."""
+    own = os.readlink("/proc/self/ns/user")
+    holder = subprocess.Popen(["unshare", "--user", "sleep", "60"], stdin=subprocess.DEVNULL)  # noqa: S607
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if os.readlink(f"/proc/{holder.pid}/ns/user") != own:
+                    break
+            except OSError:
+                pass
+            if holder.poll() is not None or time.monotonic() > deadline:
+                raise SandboxUnavailable("could not make a user namespace for the model (unshare --user failed)")
+            time.sleep(0.0005)
+        mapping = f"0 0 1\n{NOBODY} {NOBODY} 1\n"
+        for name in ("uid_map", "gid_map"):
+            with open(f"/proc/{holder.pid}/{name}", "w") as handle:
+                handle.write(mapping)
+        return os.open(f"/proc/{holder.pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def _runtime_dirs() -> list[str]:
+    """The Python runtime's folders (its prefixes and the folder of the executable)."""
+    return sorted({sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))})
+
+
+def unreadable_runtime() -> str:
+    """Why nobody cannot run the Python runtime or the platform's model runtime ("" when it can):
+    a root worker's models run as nobody. The folders above them do not matter (the sandbox shows
+    these folders on their own), but these folders and their files must be readable by others."""
+    if not as_root():
+        return ""  # nobody in the sandbox is this worker's own user outside it
+    paths = [*_runtime_dirs(), os.path.realpath(sys.executable)]
+    paths += [p for p in sys.path if p and os.path.isdir(p)]
+    paths += [str(REPO_ROOT / relative) for relative in PLATFORM_FILES]
+    for path in paths:
+        mode = os.stat(path).st_mode
+        need = 0o005 if stat.S_ISDIR(mode) or path == os.path.realpath(sys.executable) else 0o004
+        if mode & need != need:
+            return (
+                f"{path} is not readable by other users (mode {stat.S_IMODE(mode):04o}), and a root worker's "
+                "models run as nobody: make the Python runtime and the platform readable by others "
+                f"(chmod -R o+rX {path}), or run workers as an unprivileged user"
+            )
+    return ""
+
+
 @functools.cache
 def bwrap_refusal(bwrap: str) -> str:
     """Why bubblewrap cannot make a sandbox on this machine ("" when it can): some systems forbid
-    the unprivileged user namespaces it needs. Tried once per process (about 10 ms)."""
+    the unprivileged user namespaces it needs, and a root worker's models need a runtime nobody can
+    read. Tried once per process (about 10 ms)."""
+    unreadable = unreadable_runtime()
+    if unreadable:
+        return unreadable
+    userns = None
     try:
+        if as_root():
+            userns = user_namespace()
+            args = [bwrap, "--userns", str(userns), *UNSHARE, "--ro-bind", "/", "/", "true"]
+        else:
+            args = [bwrap, "--unshare-all", "--uid", str(NOBODY), "--gid", str(NOBODY), "--ro-bind", "/", "/", "true"]
         done = subprocess.run(
-            [bwrap, "--unshare-all", "--uid", str(NOBODY), "--gid", str(NOBODY), "--ro-bind", "/", "/", "true"],
+            args,
             capture_output=True,
             text=True,
             timeout=30,
             check=False,
+            pass_fds=() if userns is None else (userns,),
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except (OSError, subprocess.TimeoutExpired, SandboxUnavailable) as exc:
         return f"{type(exc).__name__}: {exc}"
+    finally:
+        if userns is not None:
+            os.close(userns)
     return "" if done.returncode == 0 else (done.stderr.strip() or f"exit code {done.returncode}")[:300]
+
+
+# The namespaces a sandbox gets besides the user's (which depends on who runs the worker).
+UNSHARE = ("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup-try")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A command wrapped in bubblewrap, the descriptors it needs, and whether the model switches
+    to nobody itself (a root worker's; see user_namespace)."""
+
+    argv: list[str]
+    pass_fds: tuple[int, ...]
+    drop_to: int | None
+
+    def close(self) -> None:
+        """Close this side's descriptors (after the process started, or when it could not)."""
+        for fd in self.pass_fds:
+            os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -76,34 +172,53 @@ class Sandbox:
 
     bwrap: str
     allow_network: bool = False
+    tmp_mb: int = 1024  # its private /tmp (memory-backed, so capped)
 
-    def argv(self, command: list[str], *, workdir: Path, build_dir: Path) -> list[str]:
-        """`command` wrapped: the folders the model may see, and nothing else."""
-        args = [self.bwrap, "--unshare-all", "--die-with-parent", "--new-session"]
-        args += ["--uid", str(NOBODY), "--gid", str(NOBODY)]
-        if self.allow_network:
-            args += ["--share-net"]
-        # The private mounts first: a folder bound below may lie under /tmp (a data dir there).
-        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-        for folder in SYSTEM_DIRS:
-            if os.path.islink(folder):
-                args += ["--symlink", os.readlink(folder), folder]
-            elif os.path.isdir(folder):
-                args += ["--ro-bind", folder, folder]
-        for path in ETC_FILES:
-            args += ["--ro-bind-try", path, path]
-        for prefix in sorted({sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))}):
-            if not prefix.startswith(SYSTEM_DIRS):
-                args += ["--ro-bind", prefix, prefix]
-        for relative in PLATFORM_FILES:
-            path = str(REPO_ROOT / relative)
-            args += ["--ro-bind", path, path]
-        args += ["--bind", str(workdir), str(workdir), "--ro-bind", str(build_dir), str(build_dir)]
-        args += ["--chdir", str(workdir)]
-        return [*args, "--", *command]
+    def launch(self, command: list[str], *, read_only: list[Path], writable: list[Path], chdir: Path) -> Launch:
+        """`command` in a sandbox that shows the system, the Python runtime and the platform's model
+        runtime read-only, `read_only` and `writable` (the model process's own folders and files)
+        and a private /tmp, and nothing else."""
+        userns = user_namespace() if as_root() else None
+        try:
+            args = [self.bwrap, "--die-with-parent", "--new-session"]
+            if userns is None:
+                args += ["--unshare-all", "--uid", str(NOBODY), "--gid", str(NOBODY)]
+            else:
+                args += ["--userns", str(userns), *UNSHARE]
+            if self.allow_network:
+                args += ["--share-net"]
+            # The private mounts first: a folder bound below may lie under /tmp (a data dir there).
+            args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(self.tmp_mb << 20)]
+            args += ["--tmpfs", "/tmp"]
+            for folder in SYSTEM_DIRS:
+                if os.path.islink(folder):
+                    args += ["--symlink", os.readlink(folder), folder]
+                elif os.path.isdir(folder):
+                    args += ["--ro-bind", folder, folder]
+            for path in ETC_FILES:
+                args += ["--ro-bind-try", path, path]
+            binds = [(p, "--ro-bind") for p in _runtime_dirs() if not p.startswith(SYSTEM_DIRS)]
+            binds += [(str(REPO_ROOT / relative), "--ro-bind") for relative in PLATFORM_FILES]
+            binds += [(str(p), "--ro-bind") for p in read_only] + [(str(p), "--bind") for p in writable]
+            made: set[str] = {"/", "/tmp", *SYSTEM_DIRS}
+            for path, how in binds:
+                # The folders above a bound path, readable by nobody (bwrap would make them 0700).
+                for parent in reversed(Path(path).parents):
+                    if str(parent) not in made:
+                        made.add(str(parent))
+                        args += ["--perms", "0755", "--dir", str(parent)]
+                made.add(path)
+                args += [how, path, path]
+            args += ["--chdir", str(chdir)]
+        except BaseException:
+            if userns is not None:
+                os.close(userns)
+            raise
+        fds = () if userns is None else (userns,)
+        return Launch(argv=[*args, "--", *command], pass_fds=fds, drop_to=None if userns is None else NOBODY)
 
 
-def sandbox_for(mode: str, *, allow_network: bool = False) -> Sandbox | None:
+def sandbox_for(mode: str, *, allow_network: bool = False, tmp_mb: int = 1024) -> Sandbox | None:
     """The sandbox model processes get under `mode`; None when they run without one (off, or
     auto without bubblewrap). SandboxUnavailable when it is required and missing."""
     if mode not in MODES:
@@ -122,13 +237,13 @@ def sandbox_for(mode: str, *, allow_network: bool = False) -> Sandbox | None:
     if refusal:
         if mode == "required":
             raise SandboxUnavailable(
-                f"MODEL_SANDBOX is required but bubblewrap cannot make a sandbox here ({refusal}): this "
-                "system may forbid unprivileged user namespaces (e.g. kernel.unprivileged_userns_clone=0 or "
-                "an AppArmor rule)"
+                f"MODEL_SANDBOX is required but bubblewrap cannot make a sandbox here ({refusal}); "
+                "if it names user namespaces, this system may forbid unprivileged ones "
+                "(e.g. kernel.unprivileged_userns_clone=0 or an AppArmor rule)"
             )
         logger.warning("bubblewrap cannot make a sandbox here (%s): model code runs without one", refusal)
         return None
-    return Sandbox(bwrap=found, allow_network=allow_network)
+    return Sandbox(bwrap=found, allow_network=allow_network, tmp_mb=tmp_mb)
 
 
 def provide_build(source: Path, slot: Path) -> Path:
@@ -148,3 +263,6 @@ def _link_or_copy(source: str, target: str) -> None:
         os.link(source, target)
     except OSError:
         shutil.copy2(source, target)
+    mode = os.stat(target).st_mode
+    if mode & 0o004 == 0:  # a root worker's model runs as nobody: it must be able to read its build
+        os.chmod(target, stat.S_IMODE(mode) | 0o044)

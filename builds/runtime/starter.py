@@ -7,6 +7,7 @@ vCPU; each process gets memory ÷ parallelism and vCPUs ÷ parallelism threads.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from builds.choices import Processes
 from builds.models import BatchConfig, Build
 from builds.runtime import artifacts
 from builds.runtime.child import THREAD_VARIABLES
-from builds.runtime.process import ModelProcess, Reply, child_environment
+from builds.runtime.process import Limits, ModelProcess, Reply, child_environment
 from builds.runtime.sandbox import Sandbox, SandboxUnavailable, bwrap_path, bwrap_refusal, sandbox_for
 from mlplatform.sdk import TYPES
 
@@ -63,7 +64,24 @@ def prediction_types(build: Build) -> dict[str, str]:
 
 def model_sandbox(*, allow_network: bool = False) -> Sandbox | None:
     """The sandbox model processes run in under MODEL_SANDBOX (None: without one)."""
-    return sandbox_for(settings.MODEL_SANDBOX, allow_network=allow_network)
+    return sandbox_for(settings.MODEL_SANDBOX, allow_network=allow_network, tmp_mb=settings.MODEL_DISK_MB)
+
+
+def limits_for(timeout: float) -> Limits:
+    """What a model process may use besides memory: MODEL_MAX_PROCESSES processes and threads,
+    files of MODEL_DISK_MB, and the CPU time every core of this machine gives in two timeouts (a
+    batch that keeps within its time never reaches it; a model that keeps threads spinning
+    between batches does, and a process past half of it is replaced before its next batch)."""
+    return Limits(
+        processes=settings.MODEL_MAX_PROCESSES,
+        file_mb=settings.MODEL_DISK_MB,
+        cpu_seconds=int(2 * timeout * (os.cpu_count() or 1)) + 1,
+    )
+
+
+def worn_out(process: ModelProcess) -> bool:
+    """Whether a loaded model process has used half its CPU time: the next batch gets a new one."""
+    return bool(process.limits.cpu_seconds) and process.cpu_seconds() > process.limits.cpu_seconds / 2
 
 
 def unsandboxed_reason() -> str:
@@ -85,7 +103,14 @@ def unsandboxed_reason() -> str:
 def start_spare(*, workdir: Path, log_cap: int) -> ModelProcess:
     """A model process that imports the common libraries (numpy, pandas, pyarrow, scikit-learn) now,
     and waits to be given a build: most of a cold start is those imports, done ahead of time."""
-    return ModelProcess(env={}, workdir=workdir, log_cap=log_cap, preimport=True, sandbox=model_sandbox()).start()
+    return ModelProcess(
+        env={},
+        workdir=workdir,
+        log_cap=log_cap,
+        preimport=True,
+        sandbox=model_sandbox(),
+        limits=limits_for(settings.PREDICT_TIMEOUT_S),
+    ).start()
 
 
 def spare_current(spare: ModelProcess | None, *, workdir: Path, log_cap: int, allow_network: bool = False) -> bool:
@@ -155,8 +180,13 @@ def start_model(
     fits = dict(workdir=workdir, log_cap=log_cap, env=env, memory_mb=resources.memory_mb, allow_network=allow_network)
     if spare_fits(spare, **fits):
         process = spare
-        load |= {"env": child_environment({**threads, **(env or {})}, Path(workdir)), "memory_mb": resources.memory_mb}
+        process.limits = limits_for(timeout)
         process.memory_mb = resources.memory_mb
+        load |= {
+            "env": child_environment({**threads, **(env or {})}, process.home),
+            "memory_mb": resources.memory_mb,
+            "cpu_seconds": process.limits.cpu_seconds,
+        }
     else:
         process = ModelProcess(
             env={**threads, **(env or {})},
@@ -164,6 +194,7 @@ def start_model(
             memory_mb=resources.memory_mb,
             log_cap=log_cap,
             sandbox=model_sandbox(allow_network=allow_network),
+            limits=limits_for(timeout),
         ).start()
     try:
         load["path"] = str(process.provide_build(local.path))

@@ -1,6 +1,10 @@
 """MODEL_SANDBOX's three modes, and a bubblewrap that cannot make a sandbox on this system."""
 
+import socket
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -35,11 +39,23 @@ def test_a_bwrap_that_cannot_make_a_sandbox_is_named_in_the_refusal(broken_bwrap
 
 
 @pytest.mark.skipif(sandbox.bwrap_path() is None, reason="needs bubblewrap")
-def test_a_working_bwrap_gives_a_sandbox_with_no_network_unless_allowed():
-    made = sandbox.sandbox_for("auto")
-    assert made is not None and not made.allow_network
-    argv = made.argv(["python"], workdir=sandbox.REPO_ROOT, build_dir=sandbox.REPO_ROOT)
-    assert "--unshare-all" in argv and "--die-with-parent" in argv and "--share-net" not in argv
-    assert "--share-net" in sandbox.sandbox_for("auto", allow_network=True).argv(
-        ["python"], workdir=sandbox.REPO_ROOT, build_dir=sandbox.REPO_ROOT
-    )
+@pytest.mark.parametrize("allow_network", [False, True])
+def test_a_working_bwrap_gives_a_sandbox_with_no_network_unless_allowed(allow_network, tmp_path):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    made = sandbox.sandbox_for("auto", allow_network=allow_network)
+    assert made is not None and made.allow_network is allow_network
+    port = server.getsockname()[1]
+    connect = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2); print('connected')"
+    launch = made.launch([sys.executable, "-I", "-c", connect], read_only=[], writable=[], chdir=Path("/tmp"))
+    try:
+        done = subprocess.run(launch.argv, pass_fds=launch.pass_fds, capture_output=True, text=True, timeout=60)
+    finally:
+        launch.close()
+        server.close()
+    if allow_network:
+        assert done.stdout.strip() == "connected", done.stderr
+    else:
+        # Its own network namespace: a loopback of its own, where nothing of the host's listens.
+        assert done.returncode != 0 and "ConnectionRefusedError" in done.stderr, done.stderr
