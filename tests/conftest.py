@@ -8,10 +8,13 @@ import atexit
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 if "MLPLATFORM_DATA_DIR" not in os.environ:
@@ -113,27 +116,25 @@ class JobWorker:
         return self.log_path.stat().st_size
 
 
-# Module scope, not session: a worker left running would take the control-queue tasks of later
-# tests (a job triggered through a live server) and run them with this worker's catalogs.
-@pytest.fixture(scope="module")
-def job_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """`celery worker -B` on every queue of the test database, with the settings above."""
-    folder = tmp_path_factory.mktemp("job-worker")
+@contextmanager
+def running_worker(folder: Path, **extra_env: str):
+    """`celery worker -B` on every queue of the test database, with JOB_WORKER_SETTINGS and
+    `extra_env`, its lake in `folder`; stopped at the end."""
     catalogs = {"prod": (folder / "lake").as_uri()}
     log_path = folder / "worker.log"
-    with django_db_blocker.unblock():
-        # From the seeded catalog, not the database: a transactional test before may have emptied it.
-        from builds.catalog import CATALOG
-        from mlplatform.queues import CONTROL_QUEUE, IO_QUEUE
+    # From the seeded catalog, not the database: a transactional test before may have emptied it.
+    from builds.catalog import CATALOG
+    from mlplatform.queues import CONTROL_QUEUE, IO_QUEUE
 
-        queues = ",".join([CONTROL_QUEUE, IO_QUEUE, *sorted(name for name, *_ in CATALOG)])
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "WAREHOUSE_CATALOGS": json.dumps(catalogs),
-            "WAREHOUSE_DEFAULT_CATALOG": "prod",
-            **{name: str(value) for name, value in JOB_WORKER_SETTINGS.items()},
-        }
+    queues = ",".join([CONTROL_QUEUE, IO_QUEUE, *sorted(name for name, *_ in CATALOG)])
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "WAREHOUSE_CATALOGS": json.dumps(catalogs),
+        "WAREHOUSE_DEFAULT_CATALOG": "prod",
+        **{name: str(value) for name, value in JOB_WORKER_SETTINGS.items()},
+        **extra_env,
+    }
     command = [
         sys.executable,
         "-m",
@@ -154,7 +155,7 @@ def job_worker(django_db_setup, django_db_blocker, tmp_path_factory):
         "--without-mingle",
         "--without-heartbeat",
         "-n",
-        f"jobs-{os.getpid()}@%h",
+        f"jobs-{os.getpid()}-{folder.name}@%h",
     ]
     with log_path.open("w") as log:
         proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -165,13 +166,26 @@ def job_worker(django_db_setup, django_db_blocker, tmp_path_factory):
             proc.kill()
             pytest.fail(f"the job worker did not start:\n{worker.log()[-3000:]}")
         time.sleep(0.2)
-    yield worker
-    proc.terminate()
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+        yield worker
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+# Module scope, not session: a worker left running would take the control-queue tasks of later
+# tests (a job triggered through a live server) and run them with this worker's catalogs.
+@pytest.fixture(scope="module")
+def job_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """`celery worker -B` on every queue of the test database, with the settings above."""
+    with ExitStack() as stack:
+        with django_db_blocker.unblock():
+            worker = stack.enter_context(running_worker(tmp_path_factory.mktemp("job-worker")))
+        yield worker
 
 
 def model_process_name(process) -> str:
@@ -194,6 +208,43 @@ def wait_for(predicate, *, timeout: float = 60, interval: float = 0.25, message:
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+class Switch:
+    """A flag a model can read while it runs, as a model reads an outside service: a server on
+    127.0.0.1 that answers each connection with "fail" or "ok" (models run sandboxed, so a file of
+    the test's is out of their reach; their batch config allows network access)."""
+
+    def __init__(self) -> None:
+        self.failing = False
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"fail" if self.failing else b"ok")
+
+    def model_check(self, condition: str, message: str = "flaky") -> str:
+        """predict() lines (at its indentation) that raise RuntimeError(message) when `condition`
+        holds while the switch says fail (it asks only then: build verification has no network)."""
+        return (
+            f"import socket\n        if {condition}:\n"
+            f"            with socket.create_connection(('127.0.0.1', {self.port}), timeout=5) as conn:\n"
+            f"                if conn.recv(8) == b'fail': raise RuntimeError({message!r})\n        "
+        )
+
+
+@pytest.fixture
+def switch():
+    made = Switch()
+    yield made
+    made.server.close()
 
 
 @pytest.fixture(scope="module", autouse=True)

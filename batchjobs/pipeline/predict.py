@@ -79,7 +79,7 @@ def spare_start() -> None:
         logger.exception("could not start a spare model process")
 
 
-def model_process(job: BatchJob) -> ModelProcess:
+def model_process(job: BatchJob, on_wait=None) -> ModelProcess:
     """The loaded model for this job's build and config: reused, or loaded now (into the spare when
     it fits, else into a new process)."""
     global _loaded, _spare
@@ -109,6 +109,8 @@ def model_process(job: BatchJob) -> ModelProcess:
         timeout=settings.PREDICT_TIMEOUT_S,
         spare=spare,
         allow_network=config.allow_network,
+        on_wait=on_wait,  # loading a large model can take longer than a batch's lease
+        wait_interval=max(1.0, settings.BATCH_LEASE_S / 4),
     )
     _loaded = _Loaded(key=key, process=process)
     return process
@@ -126,7 +128,7 @@ def batch_predict(batch_id: int) -> bool:
     attempt = BatchAttempt.objects.create(batch=batch, number=number, worker=worker)
     log, status, error, detail, result, part = "", BatchStatus.SUCCEEDED, "", "", {}, None
     try:
-        process = model_process(job)
+        process = model_process(job, on_wait=lambda: _heartbeat(batch))
         with inputs.batch_files(job, batch, process) as (rows, local_in, local_out):
             reply = process.call(
                 {

@@ -166,13 +166,16 @@ def start_model(
     timeout: float,
     spare: ModelProcess | None = None,
     allow_network: bool = False,
+    on_wait=None,
+    wait_interval: float = 15.0,
 ) -> tuple[ModelProcess, Reply]:
     """Start a model process with these limits and the config's environment, and load the build.
 
     With a `spare` that fits (see spare_fits), that process loads the build instead of a new one
     being started; it takes the same environment and limits first. The caller closes a spare that
     does not fit. Returns the running process (close it, or use it as a context manager) and the
-    load's reply. A load that fails closes the process and raises ModelProcessError.
+    load's reply. A load that fails closes the process and raises ModelProcessError. `on_wait` is
+    called every `wait_interval` seconds while the model loads (a batch's heartbeat).
     """
     local = artifacts.materialize(build_id=str(build.id), kind=build.artifact_kind, relative=build.artifact_path)
     threads = {name: str(resources.threads) for name in THREAD_VARIABLES} if resources.threads else {}
@@ -198,7 +201,7 @@ def start_model(
         ).start()
     try:
         load["path"] = str(process.provide_build(local.path))
-        reply = process.call(load, timeout=timeout)
+        reply = process.call(load, timeout=timeout, on_wait=on_wait, wait_interval=wait_interval)
     except BaseException:
         process.close()
         raise

@@ -64,7 +64,14 @@ def verified_build(ml_model, user, predict_body: str = DOUBLE) -> Build:
 
 
 def model_with_config(
-    ml_model, user, predict_body: str = DOUBLE, *, processes: str = "ALL", env=None, instance_type: str = "ml.m5.large"
+    ml_model,
+    user,
+    predict_body: str = DOUBLE,
+    *,
+    processes: str = "ALL",
+    env=None,
+    instance_type: str = "ml.m5.large",
+    allow_network: bool = False,
 ):
     return batch_config_set(
         build=verified_build(ml_model, user, predict_body),
@@ -73,6 +80,7 @@ def model_with_config(
         processes=processes,
         instance_type=InstanceType.objects.get(name=instance_type),
         env=env or {},
+        allow_network=allow_network,
     )
 
 

@@ -65,21 +65,19 @@ def test_a_running_batch_is_stopped_when_its_job_is_cancelled(ml_model, user, se
     assert (timezone.now() - started).total_seconds() < 15  # not the 30 s the model wanted
 
 
-def test_retry_runs_only_the_failed_batches_and_commits(ml_model, user):
-    marker = predict._workdir() / "fail"  # the model sees only its work folder (its HOME)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text("1")
+def test_retry_runs_only_the_failed_batches_and_commits(ml_model, user, switch):
+    switch.failing = True
     model_with_config(
         ml_model,
         user,
-        'import os\n        if "id" in df and df["id"].min() >= 1000 and os.path.exists(os.environ["HOME"] + "/fail"): '
-        'raise RuntimeError("flaky")\n'
-        '        return pd.DataFrame({"score": df["amount"] * 2})',
+        switch.model_check('"id" in df and df["id"].min() >= 1000')
+        + 'return pd.DataFrame({"score": df["amount"] * 2})',
+        allow_network=True,
     )
     make_input("prod.t.input", 3_000)
     job = run_job(trigger(ml_model, user, "prod.t.input"))
     assert job.status == JobStatus.FAILED
-    marker.unlink()
+    switch.failing = False
     failed_at = job.finished_at
     job = services.job_retry(job=job, requested_by=user)
     assert job.status == JobStatus.QUEUED

@@ -76,7 +76,7 @@ def owner():
     return UserFactory(username="jobrunner", teams=[team])
 
 
-def make_config(owner, body: str = GOOD_PREDICT, *, instance_type: str = "ml.m5.large", env=None):
+def make_config(owner, body: str = GOOD_PREDICT, *, instance_type: str = "ml.m5.large", env=None, allow_network=False):
     """A model whose active batch config uses a real, verified build of `body`."""
     model = MLModelFactory(model_id=f"jobs-{uuid.uuid4().hex[:8]}", team=owner.groups.first())
     build = build_register(
@@ -100,6 +100,7 @@ def make_config(owner, body: str = GOOD_PREDICT, *, instance_type: str = "ml.m5.
         instance_type=InstanceType.objects.get(name=instance_type),
         processes="ALL",
         env=env or {},
+        allow_network=allow_network,
         set_by=owner,
     )
 
@@ -484,30 +485,17 @@ def test_it_cancels_a_running_job_stopping_its_model_processes(job_worker, owner
     assert job_worker.poll() is None
 
 
-def test_it_retries_only_the_failed_batches_and_then_commits(job_worker, owner, tmp_path):
-    # A model sees only its own work folder (HOME), so the marker goes into every model work
-    # folder of the worker's processes.
-    body = predict_body(
-        IN_BATCHES,
-        "import os",
-        'if df["id"].min() >= 3000 and os.path.exists(os.path.join(os.environ["HOME"], "fail-marker")):',
-        '    raise RuntimeError("marker")',
-        GOOD_PREDICT,
-    )
-    config = make_config(owner, body)
-    work = django_settings.DATA_DIR / "work"
-    folders = [work / f"model-{child.pid}" for child in psutil.Process(job_worker.pid).children()]
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "fail-marker").write_text("fail batches from id 3000 while this file exists")
+def test_it_retries_only_the_failed_batches_and_then_commits(job_worker, owner, tmp_path, switch):
+    body = IN_BATCHES + switch.model_check('df["id"].min() >= 3000', "marker") + GOOD_PREDICT
+    config = make_config(owner, body, allow_network=True)
+    switch.failing = True
     input_table, output = make_input(6_000), new_output_name()
     job = wait_until_done(trigger(config, owner, input_table, output), job_worker)
     assert job.status == JobStatus.FAILED
     assert job.message.startswith("3 of 6 batches failed (3,000 of 6,000 rows)")
     assert not job.staging_removed  # kept for the retry
 
-    for folder in folders:
-        (folder / "fail-marker").unlink()
+    switch.failing = False
     retried = services.job_retry(job=job, requested_by=owner)
     assert retried.status == JobStatus.QUEUED
     job = wait_until_done(job, job_worker)
