@@ -159,7 +159,7 @@ def targets(worker, port: int, *, limits: bool) -> dict:
     }
 
 
-def hostile_config(owner, found: dict, code: str = HOSTILE, *, allow_network: bool = False):
+def hostile_config(owner, found: dict, code: str = HOSTILE, *, allow_network: bool = False, env=None):
     """A model of `code` (with the probes, aimed at `found`), verified, with an active batch config."""
     model = MLModelFactory(model_id=f"hostile-{uuid.uuid4().hex[:8]}", team=owner.groups.first())
     probes = PROBES.replace(
@@ -184,7 +184,7 @@ def hostile_config(owner, found: dict, code: str = HOSTILE, *, allow_network: bo
         deployment_name="hostile",
         instance_type=InstanceType.objects.get(name="ml.m5.large"),
         processes="ALL",
-        env={},
+        env=env or {},
         allow_network=allow_network,
         set_by=owner,
     )
@@ -296,3 +296,31 @@ def test_without_the_sandbox_the_same_model_gets_them(hostile_worker, owner, lis
     assert expected <= exposed, in_predict
     assert expected <= {name for name, value in at_import.items() if value.startswith("GOT")}, at_import
     Path(found["write_outside"]).unlink()
+
+
+SLOW_TO_LOAD = """
+import os
+import time
+import pandas as pd
+from mlplatform.sdk import Feature, Model, ModelSchema, Prediction
+
+time.sleep(float(os.environ.get("LOAD_SECONDS", "0")))  # a large model, read at import
+
+
+class Scorer(Model):
+    def schema(self):
+        return ModelSchema([Feature("amount", "float")], [Prediction("score", "float")])
+
+    def predict(self, df):
+        return pd.DataFrame({"score": df["amount"] * 2}, index=df.index)
+"""
+
+
+@pytest.mark.parametrize("hostile_worker", ["required"], indirect=True)
+def test_a_model_that_loads_for_longer_than_a_batch_lease_runs_on_its_first_attempt(hostile_worker, owner):
+    """Loading keeps the batch's lease (4 s here) like predict() does: a model that takes 8 s to
+    load is not taken for a dead worker's."""
+    config = hostile_config(owner, {}, code=SLOW_TO_LOAD, env={"LOAD_SECONDS": "8"})
+    job, output = run(config, owner, hostile_worker)
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    assert list(job.batches.values_list("attempts", flat=True)) == [1]

@@ -486,7 +486,7 @@ def test_it_cancels_a_running_job_stopping_its_model_processes(job_worker, owner
 
 
 def test_it_retries_only_the_failed_batches_and_then_commits(job_worker, owner, tmp_path, switch):
-    body = IN_BATCHES + switch.model_check('df["id"].min() >= 3000', "marker") + GOOD_PREDICT
+    body = predict_body(IN_BATCHES, switch.model_check('df["id"].min() >= 3000', "marker") + GOOD_PREDICT)
     config = make_config(owner, body, allow_network=True)
     switch.failing = True
     input_table, output = make_input(6_000), new_output_name()
