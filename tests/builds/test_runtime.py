@@ -5,7 +5,8 @@ import textwrap
 
 import pytest
 
-from builds.runtime.process import ModelProcess, ModelProcessError, child_environment, env_name_error
+from builds.runtime import sandbox
+from builds.runtime.process import Limits, ModelProcess, ModelProcessError, child_environment, env_name_error
 
 MODEL = """
 import os, sys
@@ -21,13 +22,39 @@ class M(Model):
 """
 
 
-def start(tmp_path, body: str, *, env=None, memory_mb=0, log_cap=1 << 20) -> ModelProcess:
+def start(tmp_path, body: str, *, env=None, memory_mb=0, log_cap=1 << 20, **options) -> ModelProcess:
     src = tmp_path / "src"
     src.mkdir(exist_ok=True)
     (src / "m.py").write_text(MODEL.replace("{body}", textwrap.indent(textwrap.dedent(body), " " * 8)))
-    process = ModelProcess(env=env or {}, workdir=tmp_path / "work", memory_mb=memory_mb, log_cap=log_cap).start()
-    process.call({"op": "load", "kind": "source", "path": str(src), "entrypoint": "m:M"}, timeout=60)
+    process = ModelProcess(
+        env=env or {}, workdir=tmp_path / "work", memory_mb=memory_mb, log_cap=log_cap, **options
+    ).start()
+    path = process.provide_build(src)
+    process.call({"op": "load", "kind": "source", "path": str(path), "entrypoint": "m:M"}, timeout=60)
     return process
+
+
+SANDBOXES = [None] + ([sandbox.Sandbox(bwrap=sandbox.bwrap_path())] if sandbox.bwrap_path() else [])
+
+
+@pytest.mark.parametrize("made", SANDBOXES, ids=lambda made: "sandboxed" if made else "plain")
+def test_a_model_past_its_cpu_time_is_stopped_with_the_reason(tmp_path, made):
+    """CPU time is counted over all its threads, whatever the wall clock says."""
+    with start(tmp_path, "while True: pass", sandbox=made, limits=Limits(cpu_seconds=4)) as process:
+        with pytest.raises(ModelProcessError, match=r"used up its CPU time \(4 CPU seconds\).*SIGXCPU"):
+            process.call({"op": "verify"}, timeout=60)
+
+
+@pytest.mark.parametrize("made", SANDBOXES, ids=lambda made: "sandboxed" if made else "plain")
+def test_a_model_cannot_write_a_file_past_the_size_limit(tmp_path, made):
+    body = """
+    with open(os.path.join(os.environ["HOME"], "big.bin"), "wb") as handle:
+        handle.write(bytes(3 << 20))
+    """
+    with start(tmp_path, body, sandbox=made, limits=Limits(file_mb=2)) as process:
+        with pytest.raises(ModelProcessError, match="File too large"):
+            process.call({"op": "verify"}, timeout=60)
+        assert process.alive  # a denied write is the model's error, not its end
 
 
 def test_the_model_sees_its_config_variables_and_nothing_of_the_platform(tmp_path, monkeypatch):

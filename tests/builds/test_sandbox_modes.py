@@ -59,3 +59,28 @@ def test_a_working_bwrap_gives_a_sandbox_with_no_network_unless_allowed(allow_ne
     else:
         # Its own network namespace: a loopback of its own, where nothing of the host's listens.
         assert done.returncode != 0 and "ConnectionRefusedError" in done.stderr, done.stderr
+
+
+@pytest.fixture
+def runtime_in_a_closed_home(tmp_path, monkeypatch):
+    """A root worker whose Python runtime lives in a folder others cannot read (a home of mode 700)."""
+    runtime = tmp_path / "home" / "python"
+    runtime.mkdir(parents=True)
+    runtime.chmod(0o700)
+    monkeypatch.setattr(sandbox, "as_root", lambda: True)
+    monkeypatch.setattr(sandbox, "_runtime_dirs", lambda: [str(runtime)])
+    monkeypatch.setattr(sandbox, "bwrap_path", lambda: "/usr/bin/bwrap")
+    sandbox.bwrap_refusal.cache_clear()
+    yield runtime
+    sandbox.bwrap_refusal.cache_clear()
+
+
+def test_a_runtime_the_sandbox_user_cannot_read_is_named_in_a_clear_error(runtime_in_a_closed_home, caplog):
+    with pytest.raises(sandbox.SandboxUnavailable) as refused:
+        sandbox.sandbox_for("required")
+    message = str(refused.value)
+    assert f"{runtime_in_a_closed_home} is not readable by other users (mode 0700)" in message
+    assert f"chmod -R o+rX {runtime_in_a_closed_home}" in message and "unprivileged user" in message
+    assert "Traceback" not in message
+    assert sandbox.sandbox_for("auto") is None  # auto runs models without one, and says why
+    assert "is not readable by other users" in caplog.text
