@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 
 from builds.runtime.child import END_OF_REQUEST
-from builds.runtime.sandbox import NOBODY, Sandbox, provide_build
+from builds.runtime.sandbox import NOBODY, Sandbox, as_root, provide_build
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("child.py")
@@ -229,7 +229,7 @@ class ModelProcess:
         self.output_path.touch(mode=0o644)
         if self.sandbox is None:
             self.home.mkdir(mode=0o700)
-        elif os.geteuid() == 0:  # the model runs as nobody (see sandbox.user_namespace)
+        elif as_root():  # the model runs as nobody (see sandbox.user_namespace)
             os.chown(self.output_path, NOBODY, NOBODY)
 
     def start(self) -> ModelProcess:

@@ -42,3 +42,17 @@ def test_a_failed_jobs_page_shows_the_message_escaped_with_the_traceback_behind_
     assert 'id="error-panel" role="alert" hx-disable' in html and "Batch Job Message" in html
     assert "Show More" in html and "Traceback" in html
     assert "Retry failed batches" in html
+
+
+@pytest.mark.parametrize("allow_network", [False, True])
+def test_the_job_page_and_api_say_whether_the_model_had_network_access(web, api, ml_model, user, allow_network):
+    model_with_config(ml_model, user, allow_network=allow_network)
+    make_input("prod.t.input", 100)
+    body = post_job(api).json()
+    assert body["allow_network"] is allow_network
+    html = web.get(reverse("batchjobs:job-detail", args=[body["job_id"]])).content.decode()
+    network = html.split('<dd id="network">')[1].split("</dd>")[0]
+    if allow_network:
+        assert "allowed" in network and "could reach other hosts" in network
+    else:
+        assert network.startswith("none") and "without network access" in network

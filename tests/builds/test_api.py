@@ -125,7 +125,13 @@ def test_put_batch_config_makes_it_active(api, ml_model, user):
         user,
     )
     assert api.get(url).json()["deployment_name"] == "fraud-batch"
+    assert api.get(url).json()["allow_network"] is False
     assert api.get(f"/api/v1/models/{ml_model.model_id}/").json()["active_batch_config"]["build_id"] == str(build.id)
+    body = {"deployment_name": "fraud-batch", "instance_type": "ml.c5.2xlarge", "allow_network": True}
+    assert api.put(url, body, format="json").json()["allow_network"] is True
+    assert BatchConfig.objects.get(is_active=True).allow_network is True
+    bad = api.put(url, {**body, "allow_network": "sometimes"}, format="json")
+    assert bad.status_code == 400 and "allow_network" in bad.json()["errors"]
 
 
 def test_put_batch_config_with_bad_values_lists_every_error_and_saves_nothing(api, ml_model):

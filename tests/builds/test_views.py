@@ -1,5 +1,7 @@
 """The pages, as a browser without JavaScript and as htmx see them."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -207,3 +209,27 @@ def test_the_build_page_shows_schema_and_log(web, ml_model):
     html = web.get(reverse("builds:build-detail", args=[build.id])).content.decode()
     assert "amount" in html and "country" in html and "score" in html
     assert "Build succeeded" in html
+
+
+def switch(html: str) -> str:
+    """The Allow network access checkbox's tag."""
+    return re.search(r'<input[^>]*name="allow_network"[^>]*>', html).group(0)
+
+
+def test_allow_network_access_is_off_unless_ticked_and_the_config_shows_it(web, ml_model):
+    build = BuildFactory(model=ml_model)
+    modal = web.get(reverse("builds:batch-config", args=[build.id]), **HX).content.decode()
+    assert "checked" not in switch(modal)
+    assert "including the platform" in modal  # the one-line warning
+    post_config(web, build, htmx=True)
+    assert BatchConfig.objects.get(is_active=True).allow_network is False
+    overview = web.get(reverse("builds:model-overview", args=[ml_model.model_id])).content.decode()
+    assert "<dt>Network</dt><dd>none</dd>" in overview
+
+    post_config(web, build, htmx=True, allow_network="on")
+    assert BatchConfig.objects.get(is_active=True).allow_network is True
+    overview = web.get(reverse("builds:model-overview", args=[ml_model.model_id])).content.decode()
+    assert '<dt>Network</dt><dd><span class="badge badge-pending">allowed</span>' in overview
+    modal = web.get(reverse("builds:batch-config", args=[build.id]), **HX).content.decode()
+    assert '<details class="advanced" open' in modal  # the switch is on: the section shows it
+    assert "checked" in switch(modal)
