@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from builds.runtime import sandbox
+from builds.runtime import sandbox, starter
 from builds.runtime.process import Limits, ModelProcess, ModelProcessError, child_environment, env_name_error
 
 MODEL = """
@@ -196,3 +196,16 @@ def test_the_model_cannot_read_the_workers_environment(tmp_path, monkeypatch):
     with start(tmp_path, body) as process:
         reply = process.call({"op": "verify"}, timeout=60)
     assert "hunter2" not in reply.log and "refused" in reply.log
+
+
+def test_a_process_past_half_its_cpu_time_is_worn_out_so_the_next_batch_gets_a_new_one(tmp_path):
+    body = """
+    import time
+    while time.process_time() < 4.5:
+        pass
+    return pd.DataFrame({"score": df["amount"]})
+    """
+    with start(tmp_path, body, limits=Limits(cpu_seconds=8)) as process:
+        assert not starter.worn_out(process)  # loading took a second or two of its 8
+        process.call({"op": "verify"}, timeout=60)
+        assert starter.worn_out(process) and process.alive
