@@ -229,7 +229,7 @@ def test_allow_network_access_is_off_unless_ticked_and_the_config_shows_it(web, 
     post_config(web, build, htmx=True, allow_network="on")
     assert BatchConfig.objects.get(is_active=True).allow_network is True
     overview = web.get(reverse("builds:model-overview", args=[ml_model.model_id])).content.decode()
-    assert '<dt>Network</dt><dd><span class="badge badge-pending">allowed</span>' in overview
+    assert '<dt>Network</dt><dd><span class="badge badge-warn">allowed</span>' in overview
     modal = web.get(reverse("builds:batch-config", args=[build.id]), **HX).content.decode()
     assert '<details class="advanced" open' in modal  # the switch is on: the section shows it
     assert "checked" in switch(modal)
