@@ -10,15 +10,14 @@ import logging
 
 from batchjobs import transitions
 from batchjobs.choices import BatchStatus, JobStatus
-from batchjobs.models import Batch, BatchJob
+from batchjobs.models import BatchJob
 from batchjobs.pipeline import output
-from batchjobs.pipeline.finish import finish
+from batchjobs.pipeline.finish import failure_message, finish
 from mlplatform.warehouse import TableExistsError
 from tables import selectors as table_selectors
 from tables import services as table_services
 
 logger = logging.getLogger(__name__)
-SHOWN_FAILURES = 10
 
 
 def job_commit(job_id) -> bool:
@@ -74,23 +73,6 @@ def job_commit(job_id) -> bool:
         return True
     output.discard(job, keep=frozenset(b.part_name for b in batches))  # parts of tries that were taken back
     return True
-
-
-def failure_message(job: BatchJob, failed: list[Batch]) -> tuple[str, str]:
-    total = job.batches_total
-    shown = "; ".join(
-        f"batch {b.index} ({b.rows:,} rows): {b.error.splitlines()[0] if b.error else 'failed'}"
-        for b in failed[:SHOWN_FAILURES]
-    )
-    more = f"; and {len(failed) - SHOWN_FAILURES} more" if len(failed) > SHOWN_FAILURES else ""
-    rows = sum(b.rows for b in failed)
-    message = (
-        f"{len(failed)} of {total} batches failed ({rows:,} of {job.input_rows:,} rows), so no output "
-        f"table was written: {shown}{more}."
-    )
-    first = failed[0]
-    detail = f"Batch {first.index} ({first.rows:,} rows), attempt {first.attempts}: {first.error}\n\n{first.traceback}"
-    return message, detail.strip()
 
 
 def _drop_quietly(output_table: str) -> None:

@@ -4,11 +4,12 @@ the commit once the last batch has ended."""
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Count
 
 from batchjobs import dispatch, selectors, transitions
 from batchjobs.choices import BatchStatus, JobStatus
 from batchjobs.models import BatchJob
-from batchjobs.pipeline.finish import finish_cancelled_if_idle
+from batchjobs.pipeline.finish import failure_message, finish, finish_cancelled_if_idle
 
 
 def feed(job_id) -> int:
@@ -42,9 +43,34 @@ def after_batch(job_id) -> None:
         return
     if job.status != JobStatus.RUNNING:
         return
+    failed = list(job.batches.filter(status=BatchStatus.FAILED).order_by("index"))
+    if failed:  # all or nothing: the job cannot succeed any more, so it stops here
+        stop_at_failure(job, failed)
+        return
     feed(job_id)
     if job.extracted_at and selectors.all_batches_done(job_id):
         send_commit(job_id)
+
+
+def stop_at_failure(job: BatchJob, failed: list) -> bool:
+    """Fail the job at its first batch that failed for good: batches not yet running never run,
+    running ones are stopped (their workers see the job ended at their next heartbeat), and the
+    batches that succeeded keep their parts for "Retry failed batches"."""
+    counts = dict(job.batches.values("status").annotate(n=Count("id")).values_list("status", "n"))
+    running = counts.get(BatchStatus.RUNNING, 0)
+    waiting = counts.get(BatchStatus.PENDING, 0) + counts.get(BatchStatus.QUEUED, 0)
+    done = counts.get(BatchStatus.SUCCEEDED, 0)
+    message, detail = failure_message(job, failed)
+    stopped = [f"{running:,} running {_batches(running)} stopped"] if running else []
+    stopped += [f"{waiting:,} {_batches(waiting)} not run"] if waiting else []
+    if stopped:
+        kept = f"; {done:,} succeeded {_batches(done)} kept for Retry failed batches" if done else ""
+        message += f" The job stopped there: {' and '.join(stopped)}{kept}."
+    return finish(job.pk, JobStatus.FAILED, message=message, detail=detail)
+
+
+def _batches(n: int) -> str:
+    return "batch" if n == 1 else "batches"
 
 
 def send_commit(job_id) -> None:

@@ -13,6 +13,7 @@ from batchjobs.models import Batch, BatchJob, JobEvent
 from batchjobs.pipeline import output, staging
 
 logger = logging.getLogger(__name__)
+SHOWN_FAILURES = 10
 
 
 def record_event(job: BatchJob, evid: int, error: str = "") -> JobEvent:
@@ -71,3 +72,20 @@ def finish_cancelled_if_idle(job_id) -> bool:
     if not idle.exists():
         return False
     return finish(job_id, JobStatus.CANCELLED, message="Cancelled: no output table was written.")
+
+
+def failure_message(job: BatchJob, failed: list[Batch]) -> tuple[str, str]:
+    total = job.batches_total
+    shown = "; ".join(
+        f"batch {b.index} ({b.rows:,} rows): {b.error.splitlines()[0] if b.error else 'failed'}"
+        for b in failed[:SHOWN_FAILURES]
+    )
+    more = f"; and {len(failed) - SHOWN_FAILURES} more" if len(failed) > SHOWN_FAILURES else ""
+    rows = sum(b.rows for b in failed)
+    message = (
+        f"{len(failed)} of {total} batches failed ({rows:,} of {job.input_rows:,} rows), so no output "
+        f"table was written: {shown}{more}."
+    )
+    first = failed[0]
+    detail = f"Batch {first.index} ({first.rows:,} rows), attempt {first.attempts}: {first.error}\n\n{first.traceback}"
+    return message, detail.strip()

@@ -9,16 +9,18 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from batchjobs import cloudwatch, selectors, transitions
-from batchjobs.choices import BatchStatus
+from batchjobs import cloudwatch, dispatch, selectors, transitions
+from batchjobs.choices import BatchStatus, JobStatus
 from batchjobs.models import Batch, BatchAttempt, BatchJob
 from batchjobs.pipeline import feed, inputs, output
 from builds.runtime import starter
@@ -148,11 +150,15 @@ def batch_predict(batch_id: int) -> bool:
             part = output.write_batch(job, batch.index, number, rows, predictions)
     except Stop:
         _close_loaded()  # the model process was killed mid-batch
-        status, error = BatchStatus.CANCELLED, "Cancelled while running."
+        status, error = BatchStatus.CANCELLED, _stop_reason(job.pk)
     except ModelProcessError as exc:
         if not _loaded or not _loaded.process.alive:
             _close_loaded()
         status, error, detail, log = BatchStatus.FAILED, str(exc), exc.traceback, exc.log
+        if exc.exit_signal == signal.SIGKILL:  # not our limits (they never kill so): a fault of the worker's
+            if batch.attempts < settings.MAX_BATCH_ATTEMPTS:
+                return _send_again(batch, attempt.pk, error=f"{exc}; sent again", log=log)
+            error = f"{exc}, on attempt {batch.attempts} of {settings.MAX_BATCH_ATTEMPTS}"
     except WarehouseError as exc:  # the input or the output part: a sentence that names the cause
         status, error = BatchStatus.FAILED, str(exc)
     except Exception as exc:  # a platform fault (staging, artifact): still end the batch with the cause
@@ -176,6 +182,22 @@ def batch_predict(batch_id: int) -> bool:
             finished_at=finished,
         )
     return True
+
+
+def _send_again(batch: Batch, attempt_id: int, *, error: str, log: str) -> bool:
+    """A worker fault (its model process killed from outside): the batch goes back to the queue, as
+    a dead worker's does, for another attempt (up to MAX_BATCH_ATTEMPTS)."""
+    logger.warning("%s: %s", batch, error)
+    with transaction.atomic():
+        if transitions.batch_requeue_lost(batch):
+            dispatch.send_predict(batch.pk, batch.job.batch_config.instance_type.queue)
+    transitions.attempt_end(attempt_id, BatchStatus.FAILED, error=error, log=log)
+    return True
+
+
+def _stop_reason(job_id) -> str:
+    failed = BatchJob.objects.filter(pk=job_id, status=JobStatus.FAILED).exists()
+    return "Stopped: another batch of the job failed." if failed else "Cancelled while running."
 
 
 def _heartbeat(batch: Batch) -> None:

@@ -83,10 +83,11 @@ def child_environment(config_env: dict[str, str], home: Path) -> dict[str, str]:
 class ModelProcessError(Exception):
     """The request failed; ``log`` holds what the model printed, ``traceback`` its traceback."""
 
-    def __init__(self, message: str, *, log: str = "", traceback: str = "") -> None:
+    def __init__(self, message: str, *, log: str = "", traceback: str = "", exit_signal: int | None = None) -> None:
         super().__init__(message)
         self.log = log
         self.traceback = traceback
+        self.exit_signal = exit_signal  # the signal the model process died from, if it died from one
 
 
 @dataclass
@@ -140,7 +141,10 @@ def describe_exit(returncode: int | None, limits: Limits | None = None) -> str:
     if returncode < 0:
         sig = signal.Signals(-returncode)
         if sig == signal.SIGKILL:
-            return "the model process was killed (SIGKILL), most often for using more memory than allowed"
+            return (
+                "the model process was killed (SIGKILL) from outside it: by the system's out-of-memory killer "
+                "(the machine ran short of memory) or by an operator"
+            )
         if sig == signal.SIGXCPU:
             budget = f" ({limits.cpu_seconds:,} CPU seconds)" if limits and limits.cpu_seconds else ""
             return f"the model process used up its CPU time{budget} and was stopped (SIGXCPU)"
@@ -283,8 +287,9 @@ class ModelProcess:
         except (psutil.Error, AttributeError):
             return 0.0
 
-    def describe_exit(self, returncode: int | None) -> str:
-        return describe_exit(self.exit_code(returncode), self.limits)
+    def describe_exit(self, code: int | None) -> str:
+        """`code`: its exit code (see exit_code)."""
+        return describe_exit(code, self.limits)
 
     def exit_code(self, returncode: int | None) -> int | None:
         """The model process's exit: bubblewrap exits with 128 + N when its process dies from signal N."""
@@ -327,7 +332,7 @@ class ModelProcess:
         if it raises, the model process is killed and the exception goes on to the caller.
         """
         if not self.alive:
-            raise ModelProcessError(self.describe_exit(self.proc.returncode if self.proc else None))
+            raise ModelProcessError(self.describe_exit(self.exit_code(self.proc.returncode) if self.proc else None))
         try:
             self._commands.write(json.dumps(message).encode() + b"\n")
             line = self._read_reply(time.monotonic() + timeout, on_wait, wait_interval)
@@ -342,8 +347,9 @@ class ModelProcess:
             self.kill()
             raise
         if line is None:
-            returncode = self.proc.wait(timeout=30)
-            raise ModelProcessError(self.describe_exit(returncode), log=self._take_log(5))
+            code = self.exit_code(self.proc.wait(timeout=30))
+            died_from = -code if code is not None and code < 0 else None
+            raise ModelProcessError(self.describe_exit(code), log=self._take_log(5), exit_signal=died_from)
         log = self._take_log(30)
         try:
             reply = json.loads(line)

@@ -44,7 +44,7 @@ def test_redelivered_steps_do_nothing(config, ml_model, user):
     assert batch.attempts == 1 and job.events.count() == 2
 
 
-def test_a_batch_that_raises_fails_the_job_naming_it_and_leaves_no_output(ml_model, user):
+def test_a_batch_that_raises_fails_the_job_at_once_naming_it_and_leaves_no_output(ml_model, user):
     model_with_config(
         ml_model,
         user,
@@ -54,10 +54,14 @@ def test_a_batch_that_raises_fails_the_job_naming_it_and_leaves_no_output(ml_mod
     make_input("prod.t.input", 3_000)
     job = run_job(trigger(ml_model, user, "prod.t.input"))
     assert job.status == JobStatus.FAILED
-    assert job.message.startswith(
-        "2 of 3 batches failed (2,000 of 3,000 rows), so no output table was written: "
-        "batch 1 (1,000 rows): ValueError: bad batch; batch 2 (1,000 rows)"
+    # Batches 0 and 1 are sent (2 vCPUs); batch 1 fails, so batch 2 is never run.
+    assert job.message == (
+        "1 of 3 batches failed (1,000 of 3,000 rows), so no output table was written: "
+        "batch 1 (1,000 rows): ValueError: bad batch. The job stopped there: 1 batch not run; "
+        "1 succeeded batch kept for Retry failed batches."
     )
+    never = job.batches.get(index=2)
+    assert (never.status, never.attempts, never.attempt_log.count()) == (BatchStatus.CANCELLED, 0, 0)
     assert "Traceback" in job.error_detail and 'raise ValueError("bad batch")' in job.error_detail
     assert "runtime/child.py" not in job.error_detail  # the traceback starts in the model's code
     assert output_rows("prod.out.scores") is None

@@ -263,17 +263,21 @@ def test_it_fails_the_job_naming_the_one_batch_whose_predict_raised(job_worker, 
     job = wait_until_done(trigger(config, owner, make_input(6_000), output), job_worker)
 
     assert job.status == JobStatus.FAILED
-    assert job.message == (
+    assert job.message.startswith(
         "1 of 6 batches failed (1,000 of 6,000 rows), so no output table was written: "
-        "batch 3 (1,000 rows): ValueError: bad batch."
+        "batch 3 (1,000 rows): ValueError: bad batch. The job stopped there: "
     )
+    assert "kept for Retry failed batches" in job.message
     assert job.error_detail.startswith("Batch 3 (1,000 rows), attempt 1: ValueError: bad batch")
     assert "Traceback (most recent call last)" in job.error_detail
     assert 'raise ValueError("bad batch")' in job.error_detail
     assert read_table(output) is None
     failed = job.batches.get(index=3)
     assert (failed.status, failed.attempts, failed.error) == (BatchStatus.FAILED, 1, "ValueError: bad batch")
-    assert set(job.batches.exclude(index=3).values_list("status", flat=True)) == {BatchStatus.SUCCEEDED}
+    # Batches before it succeeded; it stopped the job: batch 5 never ran, batch 4 ran or was stopped.
+    assert set(job.batches.filter(index__lt=3).values_list("status", flat=True)) == {BatchStatus.SUCCEEDED}
+    assert job.batches.get(index=5).status == BatchStatus.CANCELLED
+    assert job.batches.get(index=4).status in (BatchStatus.SUCCEEDED, BatchStatus.CANCELLED)
     assert list(failed.attempt_log.values_list("number", "status", "error")) == [
         (1, BatchStatus.FAILED, "ValueError: bad batch")
     ]
@@ -299,6 +303,25 @@ def test_it_stops_a_hanging_predict_at_the_timeout_and_the_worker_lives_on(job_w
     assert job_worker.poll() is None
 
 
+def test_a_model_that_hangs_on_every_batch_stops_the_job_at_its_first_timeout(job_worker, owner):
+    config = make_config(owner, predict_body(IN_BATCHES, "import time", "time.sleep(60)", GOOD_PREDICT))
+    output = new_output_name()
+
+    job = wait_until_done(trigger(config, owner, make_input(6_000), output), job_worker)
+
+    assert job.status == JobStatus.FAILED
+    assert "the model did not answer within 6 s and was stopped" in job.message
+    assert "The job stopped there: 1 running batch stopped and 4 batches not run." in job.message
+    # Only the first two batches (2 vCPUs) ever ran: one timed out, the other was stopped with it.
+    assert sum(job.batches.values_list("attempts", flat=True)) == 2
+    statuses = sorted(job.batches.filter(attempts=1).values_list("status", flat=True))
+    assert statuses == [BatchStatus.CANCELLED, BatchStatus.FAILED]
+    stopped = job.batches.get(attempts=1, status=BatchStatus.CANCELLED)
+    assert stopped.error == "Stopped: another batch of the job failed."
+    assert set(job.batches.filter(attempts=0).values_list("status", flat=True)) == {BatchStatus.CANCELLED}
+    assert read_table(output) is None
+
+
 @pytest.mark.parametrize(
     ("body", "error"),
     [
@@ -314,20 +337,22 @@ def test_it_stops_a_hanging_predict_at_the_timeout_and_the_worker_lives_on(job_w
         ),
     ],
 )
-def test_it_fails_every_batch_whose_output_breaks_the_contract_with_the_rule(job_worker, owner, body, error):
+def test_it_fails_a_batch_whose_output_breaks_the_contract_with_the_rule(job_worker, owner, body, error):
     config = make_config(owner, body)
     output = new_output_name()
 
     job = wait_until_done(trigger(config, owner, make_input(3_000), output), job_worker)
 
     assert job.status == JobStatus.FAILED
-    assert job.message == (
-        "3 of 3 batches failed (3,000 of 3,000 rows), so no output table was written: "
-        + "; ".join(f"batch {i} (1,000 rows): {error}" for i in range(3))
-        + "."
+    # Batches 0 and 1 run at once (2 vCPUs): the first to fail stops the job, so batch 2 never runs.
+    first = job.batches.filter(status=BatchStatus.FAILED).order_by("finished_at").first()
+    assert job.message.startswith(
+        f"1 of 3 batches failed (1,000 of 3,000 rows), so no output table was written: "
+        f"batch {first.index} (1,000 rows): {error}. The job stopped there: "
     )
     assert read_table(output) is None
-    assert list(job.batches.values_list("status", "attempts", "error")) == [(BatchStatus.FAILED, 1, error)] * 3
+    assert (first.attempts, first.error) == (1, error)
+    assert job.batches.get(index=2).status == BatchStatus.CANCELLED and job.batches.get(index=2).attempts == 0
     assert evids(job) == [EventId.START, EventId.FAILURE]
 
 
@@ -361,8 +386,9 @@ def test_it_fails_a_model_that_allocates_past_the_instance_types_memory(job_work
 
     assert job.status == JobStatus.FAILED
     assert job.parallelism == 1
-    assert "3 of 3 batches failed (3,000 of 3,000 rows)" in job.message
+    assert job.message.startswith("1 of 3 batches failed (1,000 of 3,000 rows)")
     assert "batch 0 (1,000 rows): MemoryError: the model ran out of memory" in job.message
+    assert job.message.endswith("The job stopped there: 2 batches not run.")  # one at a time, none run
     assert "blob = bytearray(2 * 1024**3)" in job.error_detail  # the model's allocation, not its loading
     assert job.error_detail.rstrip().endswith("MemoryError")
     assert read_table(output) is None
@@ -421,6 +447,41 @@ def test_it_finishes_the_job_when_the_worker_process_running_a_batch_is_killed(j
     assert set(job.batches.exclude(pk=running.pk).values_list("attempts", flat=True)) == {1}
     assert evids(job) == [EventId.START, EventId.SUCCESS]
     assert job_worker.poll() is None
+
+
+def test_a_model_process_killed_from_outside_is_a_worker_fault_and_its_batch_runs_again(job_worker, owner, tmp_path):
+    body = predict_body(IN_BATCHES, "import time", "time.sleep(3)", GOOD_PREDICT)
+    config = make_config(owner, body)
+    input_table, output = make_input(1_000), new_output_name()
+    job = trigger(config, owner, input_table, output)
+    running = wait_for(
+        lambda: Batch.objects.filter(job=job, status=BatchStatus.RUNNING, worker_pid__isnull=False).first(),
+        timeout=60,
+        message="the batch to run",
+    )
+    assert psutil.Process(running.worker_pid).ppid() == job_worker.pid  # a process of our worker's
+    python = wait_for(
+        lambda: [
+            p
+            for m in model_processes_of(running.worker_pid)
+            for p in [m, *m.children(recursive=True)]
+            if p.name() == "mlp-model"
+        ],
+        timeout=30,
+        message="its model process",
+    )
+    python[0].kill()  # as the system's out-of-memory killer or an operator would
+
+    job = wait_until_done(job, job_worker, timeout=120)
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    assert_output_is_the_input_with_predictions(output, input_table, load_model(tmp_path, body))
+    batch = job.batches.get()
+    assert (batch.status, batch.attempts) == (BatchStatus.SUCCEEDED, 2)
+    second, first = batch.attempt_log.all()  # newest first
+    assert (first.status, second.status) == (BatchStatus.FAILED, BatchStatus.SUCCEEDED)
+    assert (
+        first.error.startswith("the model process was killed (SIGKILL) from outside it") and "sent again" in first.error
+    )
 
 
 def test_it_accepts_exactly_one_of_two_triggers_racing_for_one_output_table(job_worker, owner):
@@ -492,7 +553,7 @@ def test_it_retries_only_the_failed_batches_and_then_commits(job_worker, owner, 
     input_table, output = make_input(6_000), new_output_name()
     job = wait_until_done(trigger(config, owner, input_table, output), job_worker)
     assert job.status == JobStatus.FAILED
-    assert job.message.startswith("3 of 6 batches failed (3,000 of 6,000 rows)")
+    assert job.message.startswith("1 of 6 batches failed (1,000 of 6,000 rows)")  # it stopped at batch 3
     assert not job.staging_removed  # kept for the retry
 
     switch.failing = False
@@ -506,6 +567,9 @@ def test_it_retries_only_the_failed_batches_and_then_commits(job_worker, owner, 
     tries = {b.index: list(b.attempt_log.values_list("number", "status")) for b in job.batches.order_by("index")}
     ran_once = [(1, BatchStatus.SUCCEEDED)]
     ran_again = [(2, BatchStatus.SUCCEEDED), (1, BatchStatus.FAILED)]  # newest first
-    assert tries == {0: ran_once, 1: ran_once, 2: ran_once, 3: ran_again, 4: ran_again, 5: ran_again}
+    assert {i: tries[i] for i in (0, 1, 2, 3)} == {0: ran_once, 1: ran_once, 2: ran_once, 3: ran_again}
+    # Batch 4 ran beside batch 3 (failed, or stopped) or not at all; batch 5 never ran before the retry.
+    assert tries[4] in (ran_again, [(2, BatchStatus.SUCCEEDED), (1, BatchStatus.CANCELLED)], ran_once)
+    assert tries[5] == ran_once
     assert evids(job) == [EventId.START, EventId.FAILURE, EventId.START, EventId.SUCCESS]
     assert staging_is_gone(job)
