@@ -137,6 +137,7 @@ def batch_predict(batch_id: int) -> bool:
                     "op": "predict",
                     "input": local_in,
                     "output": local_out,
+                    "first_ordinal": batch.first_ordinal,
                     "max_row_bytes": settings.MAX_ROW_BYTES,
                     "types": starter.prediction_types(job.build),
                 },

@@ -152,10 +152,12 @@ def _verify(message: dict) -> dict:
 def _predict(message: dict) -> dict:
     """Read a batch (an Arrow file, mapped, or a Parquet file), predict, check the contract, and write
     the predictions: an Arrow file for a batch job's worker, or Parquet with the ordinal."""
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from mlplatform.sdk import ContractError, check_output
+    from mlplatform.sdk.contract import check_row_order
 
     model, schema = _require_model()
     if message["input"].endswith(".arrow"):
@@ -167,10 +169,19 @@ def _predict(message: dict) -> dict:
     if ordinals is not None:
         table = table.drop_columns([ORDINAL])
     frame = table.to_pandas()
+    # Each row's position in the input is its index: rows a model returns in another order carry it.
+    first = int(message.get("first_ordinal") or 0)
+    frame.index = (
+        pd.Index(ordinals.to_numpy(), name=None) if ordinals is not None else pd.RangeIndex(first, first + len(frame))
+    )
     started = time.perf_counter()
     output = model.predict(frame.copy(deep=False))  # copy-on-write (pandas 3): the model cannot change ours
     seconds = time.perf_counter() - started
     predictions, notes = check_output(frame, output, schema, max_row_bytes=message.get("max_row_bytes"))
+    if not schema.deterministic:
+        notes.append("the row-order check was skipped: the schema says the model is not deterministic")
+    elif len(frame) > 1:
+        check_row_order(model, frame, predictions, schema, seed=first)
     result = pa.Table.from_pandas(predictions.reset_index(drop=True), preserve_index=False)
     types = message.get("types") or {}
     for name, type_name in types.items():

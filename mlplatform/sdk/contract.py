@@ -115,6 +115,47 @@ def check_output(
     return output, notes
 
 
+ORDER_CHECK_ROWS = 5
+
+
+def check_row_order(
+    model: object, batch: pd.DataFrame, predictions: pd.DataFrame, schema: ModelSchema, *, seed: int = 0
+):
+    """predict() on a few rows of the batch alone must give, for each, what the whole batch's call
+    gave (floats within 1e-6): else the output rows came back in another order than the input rows
+    (shuffled and given a fresh index, say), or the model is not deterministic. Raises
+    ContractError. `predictions` is check_output's: aligned to `batch`.
+
+    The rows: a few at random, and the rows with the first prediction's extreme (or first distinct)
+    values, so that rows in another order are seen even when most predictions are alike."""
+    picks = set(np.random.default_rng(seed).choice(len(batch), size=min(ORDER_CHECK_ROWS, len(batch)), replace=False))
+    first = predictions[schema.prediction_names[0]]
+    if pd.api.types.is_numeric_dtype(first) and first.notna().any():
+        values = first.to_numpy(dtype=float, na_value=np.nan)
+        picks |= {int(np.nanargmin(values)), int(np.nanargmax(values))}
+    else:
+        picks |= set(pd.Series(pd.factorize(first)[0]).drop_duplicates().index[:3].tolist())
+    picks = np.array(sorted(int(p) for p in picks))
+    sample = batch.iloc[picks]
+    alone, _ = check_output(sample, model.predict(sample.copy()), schema)
+    expected = predictions.iloc[picks]
+    for name in schema.prediction_names:
+        got, want = alone[name].to_numpy(), expected[name].to_numpy()
+        if pd.api.types.is_numeric_dtype(alone[name]) and pd.api.types.is_numeric_dtype(expected[name]):
+            same = np.isclose(got.astype(float), want.astype(float), rtol=1e-6, atol=1e-9, equal_nan=True)
+        else:
+            same = np.array([str(a) == str(b) for a, b in zip(got, want, strict=True)])
+        if not same.all():
+            at = int(np.argmin(same))
+            raise ContractError(
+                f"predict() gave other predictions for rows of the batch called on them alone than in the whole "
+                f"batch (row {sample.index[at]}: {name} = {got[at]!r} alone, {want[at]!r} in the batch): its "
+                "output rows came back in another order than its input rows (shuffled and given a fresh index?), "
+                "or its predictions are not deterministic. A model whose predictions may change from call to call "
+                "declares ModelSchema(..., deterministic=False), which skips this check"
+            )
+
+
 @dataclass
 class CheckReport:
     schema: ModelSchema
@@ -134,5 +175,9 @@ def check_model(model: object, sample: pd.DataFrame | None = None) -> CheckRepor
     if missing:
         raise ContractError(f"the sample rows lack the feature column(s) {', '.join(map(repr, missing))}")
     output = model.predict(sample.copy())
-    _, notes = check_output(sample, output, schema)
+    predictions, notes = check_output(sample, output, schema)
+    if schema.deterministic:
+        check_row_order(model, sample, predictions, schema)
+    else:
+        notes.append("the row-order check was skipped: the schema says the model is not deterministic")
     return CheckReport(schema=schema, rows=len(sample), notes=notes)

@@ -36,6 +36,9 @@ class Prediction:
 class ModelSchema:
     features: tuple[Feature, ...] = field(default_factory=tuple)
     predictions: tuple[Prediction, ...] = field(default_factory=tuple)
+    # False for a model whose predictions for a row may change from call to call (sampling, dropout)
+    # or depend on the other rows of the batch: the platform then skips its row-order check.
+    deterministic: bool = True
 
     def __post_init__(self) -> None:
         # Accept lists from model authors; keep the schema immutable.
@@ -54,6 +57,7 @@ class ModelSchema:
         return {
             "features": [f.to_dict() for f in self.features],
             "predictions": [p.to_dict() for p in self.predictions],
+            "deterministic": bool(self.deterministic),
         }
 
     @classmethod
@@ -61,4 +65,5 @@ class ModelSchema:
         return cls(
             features=[Feature(d["name"], d.get("type", "float")) for d in data.get("features", [])],
             predictions=[Prediction(d["name"], d.get("type", "float")) for d in data.get("predictions", [])],
+            deterministic=bool(data.get("deterministic", True)),
         )

@@ -6,9 +6,13 @@ import pytest
 from batchjobs.choices import BatchStatus, JobStatus
 from batchjobs.models import BatchAttempt
 from batchjobs.pipeline import admit, commit, extract, predict
+from builds.choices import BuildStatus
 from builds.models import InstanceType
+from builds.services import batch_config_set, build_register
+from builds.verification import build_verify
 from tables import selectors as table_selectors
 from tables.models import TableRecord
+from tests.artifacts import model_zip, upload
 from tests.batchjobs.jobkit import IN_BATCHES, make_input, model_with_config, output_rows, run_job, trigger
 
 pytestmark = pytest.mark.usefixtures("job_storage")
@@ -81,6 +85,63 @@ def test_rows_returned_shuffled_with_their_index_are_realigned(ml_model, user):
     assert job.status == JobStatus.SUCCEEDED, job.message
     assert all(r["score"] == r["amount"] * 2 for r in output_rows("prod.out.scores"))
     assert "realigned" in BatchAttempt.objects.filter(batch__job=job).first().log
+
+
+SHUFFLED = (
+    "shuffled = df.sample(frac=1, random_state=3).reset_index(drop=True)\n"
+    '        return pd.DataFrame({"score": shuffled["amount"] * 2})'
+)
+
+
+def test_predict_gets_each_rows_position_in_the_input_as_its_index(ml_model, user):
+    model_with_config(
+        ml_model, user, IN_BATCHES + 'return pd.DataFrame({"score": df.index.astype(float)}, index=df.index)'
+    )
+    make_input("prod.t.input", 3_000)  # three batches: positions 0.., 1000.., 2000..
+    job = run_job(trigger(ml_model, user, "prod.t.input"))
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    assert all(r["score"] == r["id"] for r in output_rows("prod.out.scores"))
+
+
+def test_rows_shuffled_and_given_a_fresh_index_fail_the_batch_saying_so(ml_model, user):
+    model_with_config(ml_model, user, IN_BATCHES + SHUFFLED)
+    make_input("prod.t.input", 2_000)
+    job = run_job(trigger(ml_model, user, "prod.t.input"))
+    assert job.status == JobStatus.FAILED
+    assert "batch 0 (1,000 rows): ContractError: predict() gave other predictions" in job.message
+    assert "came back in another order than its input rows" in job.message
+    assert output_rows("prod.out.scores") is None
+
+
+def test_a_model_declared_not_deterministic_skips_the_row_order_check_and_the_pages_say_so(ml_model, user, web):
+    schema = (
+        'ModelSchema([Feature("amount", "float"), Feature("country", "str")], [Prediction("score", "float")], '
+        "deterministic=False)"
+    )
+    build = build_register(
+        model=ml_model,
+        upload=upload(model_zip(SHUFFLED, schema=schema)),
+        filename="m.zip",
+        entrypoint="scorer:Scorer",
+        created_by=user,
+    )
+    build = build_verify(build_id=build.id)
+    assert build.status == BuildStatus.SUCCEEDED and build.schema["deterministic"] is False
+    assert "the row-order check was skipped" in build.log
+    batch_config_set(
+        build=build,
+        deployment_name="noisy",
+        instance_type=InstanceType.objects.get(name="ml.m5.large"),
+        processes="ALL",
+        env={},
+        set_by=user,
+    )
+    make_input("prod.t.input", 2_000)
+    job = run_job(trigger(ml_model, user, "prod.t.input"))
+    assert job.status == JobStatus.SUCCEEDED, job.message  # its rows are wrong, as it declared they may be
+    assert "[platform] the row-order check was skipped" in BatchAttempt.objects.filter(batch__job=job).first().log
+    page = web.get(f"/batch/{job.pk}/").content.decode()
+    assert "Row-order check" in page and "skipped" in page.split("Row-order check")[1][:200]
 
 
 @pytest.mark.parametrize(

@@ -117,3 +117,38 @@ def test_check_model_runs_the_whole_contract_locally():
     report = check_model(Doubler())
     assert report.rows == 5
     assert report.schema.prediction_names == ["score"]
+
+
+class Shuffler(Model):
+    """Shuffles its rows and gives them a fresh index: looks aligned, is not."""
+
+    def __init__(self, deterministic: bool = True) -> None:
+        self.deterministic = deterministic
+
+    def schema(self):
+        return ModelSchema([Feature("amount", "float")], [Prediction("score", "float")], self.deterministic)
+
+    def predict(self, df):
+        shuffled = df.sample(frac=1, random_state=7).reset_index(drop=True)
+        return pd.DataFrame({"score": shuffled["amount"] * 2})
+
+
+def test_rows_shuffled_and_reindexed_are_caught_by_the_row_order_check():
+    with pytest.raises(ContractError, match="came back in another order than its input rows"):
+        check_model(Shuffler(), pd.DataFrame({"amount": [float(i) for i in range(20)]}))
+
+
+def test_the_check_catches_them_when_nearly_every_prediction_is_alike():
+    class RareFlags(Shuffler):
+        def predict(self, df):
+            shuffled = df.sample(frac=1, random_state=7).reset_index(drop=True)
+            return pd.DataFrame({"score": (shuffled["amount"] == 3).astype(float)})  # one row of 20 is 1
+
+    with pytest.raises(ContractError, match="another order"):
+        check_model(RareFlags(), pd.DataFrame({"amount": [float(i) for i in range(20)]}))
+
+
+def test_a_model_declared_not_deterministic_skips_the_check_and_says_so():
+    report = check_model(Shuffler(deterministic=False), pd.DataFrame({"amount": [1.0, 2.0, 3.0]}))
+    assert "the row-order check was skipped" in " ".join(report.notes)
+    assert ModelSchema.from_dict(Shuffler(deterministic=False).schema().to_dict()).deterministic is False
