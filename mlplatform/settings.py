@@ -89,7 +89,12 @@ TEMPLATES = [
 def _databases() -> dict:
     url = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
     try:
-        config = dj_database_url.parse(url, conn_max_age=60)
+        # 0 (the default): a connection per request, closed after it. A server with a thread per
+        # request (make run's runserver) would otherwise keep one open per thread it ever ran and run
+        # PostgreSQL out of connections; gunicorn's fixed workers can reuse theirs (DB_CONN_MAX_AGE=60).
+        config = dj_database_url.parse(
+            url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0), conn_health_checks=True
+        )
     except Exception as exc:  # dj_database_url raises several types for bad URLs
         raise ImproperlyConfigured(f"DATABASE_URL={url!r} is not a database URL: {exc}") from None
     engine = config.get("ENGINE", "")

@@ -61,6 +61,25 @@ def test_defaults_need_no_server_and_live_in_the_data_dir(tmp_path):
     assert len(secret) >= 50 and oct((tmp_path / "secret_key").stat().st_mode)[-3:] == "600"
 
 
+@pytest.mark.parametrize(("value", "expected"), [(None, 0), ("60", 60)])
+def test_database_connections_live_per_request_unless_set_and_are_checked_before_reuse(tmp_path, value, expected):
+    env = {"DB_CONN_MAX_AGE": value} if value else {}
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; d = s.DATABASES['default']; "
+        "print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])"
+    )
+    url = "postgresql://postgres@127.0.0.1:5432/test"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**{k: v for k, v in os.environ.items() if k != "DB_CONN_MAX_AGE"}, "DATABASE_URL": url, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.split() == [str(expected), "True"], result.stderr
+
+
 def run_python(code: str, data_dir) -> str:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY"}}
     env["MLPLATFORM_DATA_DIR"] = str(data_dir)
