@@ -9,7 +9,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.http import Http404
 
 from batchjobs.choices import BatchStatus, JobStatus
@@ -100,6 +100,39 @@ def job_get(*, user: AbstractBaseUser, job_id) -> BatchJob:
     except (BatchJob.DoesNotExist, ValidationError):
         raise Http404("No such batch job.") from None
     return with_progress([job])[0]
+
+
+def job_live_version(*, user: AbstractBaseUser, job_id) -> tuple | None:
+    """What the job page's live part shows, in one indexed query: the job's state and its batches'
+    counts and latest starts and ends (None when the user may not see the job). Equal versions
+    render alike, so a poll that finds the same one is answered 304 Not Modified."""
+    batches = {
+        "running": Count("batches", filter=Q(batches__status=BatchStatus.RUNNING)),
+        "ended": Count("batches", filter=Q(batches__status__in=BatchStatus.TERMINAL)),
+        "started": Max("batches__started_at"),
+        "finished": Max("batches__finished_at"),
+    }
+    try:
+        return (
+            _visible(BatchJob.objects.filter(pk=job_id), user)
+            .annotate(**batches)
+            .values_list(
+                "status",
+                "phase",
+                "message",
+                "cancel_requested",
+                "batches_total",
+                "input_rows",
+                "extracted_at",
+                "running",
+                "ended",
+                "started",
+                "finished",
+            )  # fmt: skip
+            .first()
+        )
+    except ValidationError:
+        return None
 
 
 def batch_list(*, job: BatchJob) -> QuerySet[Batch]:

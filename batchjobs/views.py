@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseNotModified
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
@@ -138,7 +142,39 @@ BATCHES_SHOWN = 500
 LOG_SHOWN = 256 * 1024  # a log page shows this much of each attempt; the raw log has it all
 
 
+# An unchanged job's live part is re-rendered at most this often (its "so far" durations move on).
+LIVE_REFRESH_S = 10
+
+
+def _live_etag(request: HttpRequest, job_id) -> str | HttpResponse:
+    """The live part's ETag (its version, in one query), or the answer itself when it is known
+    without rendering: a reload once the job ended."""
+    version = selectors.job_live_version(user=request.user, job_id=job_id)
+    if version is None:
+        raise Http404("No such batch job.")
+    if version[0] not in JobStatus.ACTIVE:  # ended: reload once, so the actions fit the final state
+        return HttpResponseClientRedirect(request.path)
+    digest = hashlib.sha1(repr((version, int(time.time() // LIVE_REFRESH_S))).encode(), usedforsecurity=False)
+    return f'"{digest.hexdigest()[:24]}"'
+
+
+def _revalidated(response: HttpResponse, etag: str) -> HttpResponse:
+    """The browser keeps the live part and asks again with If-None-Match (htmx's requests go
+    through its cache); the page itself, at the same address, is another entry (Vary)."""
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
+    patch_vary_headers(response, ("HX-Request", "HX-Target", "Cookie"))
+    return response
+
+
 def job_detail(request: HttpRequest, job_id) -> HttpResponse:
+    live = request.htmx and request.htmx.target == "job-live"
+    if live:
+        etag = _live_etag(request, job_id)
+        if isinstance(etag, HttpResponse):
+            return etag
+        if etag in request.headers.get("If-None-Match", ""):
+            return _revalidated(HttpResponseNotModified(), etag)
     job = selectors.job_get(user=request.user, job_id=job_id)
     now = timezone.now()
     batches = list(selectors.batch_list(job=job)[:BATCHES_SHOWN])
@@ -160,10 +196,10 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
         "retryable": not services.job_retry_refusal(job),
         "polling": job.status in JobStatus.ACTIVE,
     }
-    if request.htmx and request.htmx.target == "job-live":
-        if not context["polling"]:  # ended: reload once, so the actions fit the final state
+    if live:
+        if not context["polling"]:  # ended meanwhile
             return HttpResponseClientRedirect(request.path)
-        return render(request, "batchjobs/job_detail.html#job-live", context)
+        return _revalidated(render(request, "batchjobs/job_detail.html#job-live", context), etag)
     return render(request, "batchjobs/job_detail.html", context)
 
 

@@ -56,3 +56,23 @@ def test_the_job_page_and_api_say_whether_the_model_had_network_access(web, api,
         assert "allowed" in network and "could reach other hosts" in network
     else:
         assert network.startswith("none") and "without network access" in network
+
+
+def test_an_unchanged_live_part_is_answered_304_without_rendering(web, api, ready, django_assert_max_num_queries):
+    from batchjobs.pipeline import admit
+
+    job = BatchJob.objects.get(pk=post_job(api).json()["job_id"])
+    url = reverse("batchjobs:job-detail", args=[job.pk])
+    first = web.get(url, HTTP_HX_TARGET="job-live", **HX)
+    assert first.status_code == 200 and "#1 in queue" in first.content.decode()
+    assert first["Cache-Control"] == "private, no-cache" and "HX-Target" in first["Vary"]
+    with django_assert_max_num_queries(3):  # the session, the user, the job's version: nothing rendered
+        again = web.get(url, HTTP_HX_TARGET="job-live", HTTP_IF_NONE_MATCH=first["ETag"], **HX)
+    assert again.status_code == 304 and again.content == b"" and again["ETag"] == first["ETag"]
+
+    admit.jobs_admit()  # it starts: the live part changes, so it is rendered again
+    changed = web.get(url, HTTP_HX_TARGET="job-live", HTTP_IF_NONE_MATCH=first["ETag"], **HX)
+    assert changed.status_code == 200 and changed["ETag"] != first["ETag"]
+    assert "#1 in queue" not in changed.content.decode()
+    page = web.get(url)  # the page itself is never answered from the live part's version
+    assert page.status_code == 200 and "ETag" not in page
