@@ -72,19 +72,20 @@ def job_preflight(*, model: MLModel, input_table: str, output_table: str) -> Pre
             output_ref = ref
     if input_ref:
         result.input_table = str(input_ref[1])
-        _check_input(result, input_ref, config)
+        _check_input(result, input_ref, config, team=model.team)
     if output_ref:
         result.output_table = str(output_ref[1])
-        _check_output(result, output_ref)
+        _check_output(result, output_ref, team=model.team)
     if input_ref and output_ref and result.input_table == result.output_table:
         result.add("output_table", "The output table must differ from the input table.")
     return result
 
 
-def _check_input(result: Preflight, ref, config: BatchConfig | None) -> None:
+def _check_input(result: Preflight, ref, config: BatchConfig | None, *, team) -> None:
+    """A job reads only tables its model's team may read: another team's table does not exist for it."""
     catalog, name = ref
     try:
-        if not catalog.exists(name):
+        if not catalog.exists(name) or not table_selectors.team_may_read(team, name):
             result.add("input_table", f"The input table {name} does not exist.")
             return
         columns = [c.name for c in catalog.columns(name)]
@@ -123,11 +124,14 @@ def _check_input(result: Preflight, ref, config: BatchConfig | None) -> None:
         )
 
 
-def _check_output(result: Preflight, ref) -> None:
+def _check_output(result: Preflight, ref, *, team) -> None:
     catalog, name = ref
     try:
         if catalog.exists(name):
-            result.add("output_table", f"The output table {name} already exists; choose a new name.")
+            if not table_selectors.team_may_read(team, name):  # another team's: not said whose, or what
+                result.add("output_table", table_selectors.taken(name))
+            else:
+                result.add("output_table", f"The output table {name} already exists; choose a new name.")
     except WarehouseError as exc:
         result.add("output_table", f"The output table's catalog cannot be read: {exc}")
     if BatchJob.objects.filter(output_table=str(name), status__in=JobStatus.ACTIVE).exists():

@@ -64,6 +64,7 @@ class TableListApi(GenericAPIView):
     def get(self, request: Request) -> Response:
         try:
             listing = selectors.table_listing(
+                user=request.user,
                 catalog_name=request.query_params.get("catalog") or None,
                 schema=request.query_params.get("schema") or None,
             )
@@ -85,7 +86,7 @@ class TableListApi(GenericAPIView):
             )
         except services.TableConflict as exc:
             return _error(status.HTTP_409_CONFLICT, "name", str(exc))
-        detail = selectors.table_get(str(result.name))
+        detail = selectors.table_get(str(result.name), user=request.user)
         detail.renamed_columns = result.renamed
         return Response(TableCreatedSerializer(detail).data, status=status.HTTP_201_CREATED)
 
@@ -95,7 +96,7 @@ class TableDetailApi(GenericAPIView):
 
     def get(self, request: Request, name: str) -> Response:
         try:
-            return Response(TableDetailSerializer(selectors.table_get(name)).data)
+            return Response(TableDetailSerializer(selectors.table_get(name, user=request.user)).data)
         except selectors.TableMissing as exc:
             return _error(status.HTTP_404_NOT_FOUND, "name", str(exc))
 
@@ -119,7 +120,7 @@ class TableRowsApi(GenericAPIView):
         except ValueError:
             raise ValidationError({"limit": ["limit must be a whole number from 0 to 1000."]}) from None
         try:
-            columns, rows = selectors.table_preview(name, limit=limit)
+            columns, rows = selectors.table_preview(name, user=request.user, limit=limit)
         except selectors.TableMissing as exc:
             return _error(status.HTTP_404_NOT_FOUND, "name", str(exc))
         return Response(TableRowsSerializer({"name": name, "columns": columns, "rows": rows}).data)

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 
 from mlplatform.warehouse import (
     Catalog,
@@ -66,8 +67,51 @@ class SchemaListing:
     tables: list[TableSummary]
 
 
-def table_listing(*, catalog_name: str | None = None, schema: str | None = None) -> list[SchemaListing]:
-    """Schemas and their tables with row counts, for one catalog (the default one if None)."""
+# --- who may see a table -------------------------------------------------------------------------
+# A table the platform made (an upload, a job's output: it has a TableRecord) belongs to its team:
+# for anyone else it does not exist. A table found in a catalog that the platform did not make is
+# readable by every logged-in user (and droppable by admins only).
+
+
+def _readable(user) -> Q:
+    """Records of tables `user` may see: made by them or their teams, or owned by nobody (made with no
+    user: as a table the platform did not make)."""
+    return Q(created_by=user) | Q(team__in=user.groups.all()) | Q(created_by__isnull=True, team__isnull=True)
+
+
+def hidden_names(user) -> set[str]:
+    """The names of the tables `user` may not see (other teams' tables)."""
+    if user.is_staff:
+        return set()
+    return set(TableRecord.objects.exclude(_readable(user)).values_list("name", flat=True))
+
+
+def may_read(user, name: TableName) -> bool:
+    return user.is_staff or not TableRecord.objects.filter(name=str(name)).exclude(_readable(user)).exists()
+
+
+def team_may_read(team, name: TableName) -> bool:
+    """Whether a job of `team`'s model may read the table: its own team's, or one the platform did not make."""
+    record = TableRecord.objects.filter(name=str(name)).first()
+    if record is None or (record.team_id is None and record.created_by_id is None):
+        return True
+    return team is not None and record.team_id == team.pk
+
+
+def missing(name: TableName) -> str:
+    """What a user is told of a table that does not exist, or that is another team's."""
+    return f'The table "{name}" does not exist.'
+
+
+def taken(name: TableName) -> str:
+    """What a user is told of a name another team's table holds (it is not said whose, or what)."""
+    return f"The name {name} is taken; choose another name."
+
+
+def table_listing(*, user, catalog_name: str | None = None, schema: str | None = None) -> list[SchemaListing]:
+    """Schemas and their tables with row counts, for one catalog (the default one if None): the
+    ones `user` may see."""
+    hidden = hidden_names(user)
     registry = catalogs()
     catalog = registry.get(catalog_name) if catalog_name else registry.default
     schemas = [schema] if schema else catalog.list_schemas()
@@ -75,10 +119,8 @@ def table_listing(*, catalog_name: str | None = None, schema: str | None = None)
     for name in schemas:
         if not is_valid_name(name):
             raise ValidationError({"schema": [f"There is no schema {name[:64]!r} in the catalog {catalog.name}."]})
-        tables = [
-            TableSummary(TableName(catalog.name, name, t), _rows(catalog, TableName(catalog.name, name, t)))
-            for t in catalog.list_tables(name)
-        ]
+        names = [TableName(catalog.name, name, t) for t in catalog.list_tables(name)]
+        tables = [TableSummary(n, _rows(catalog, n)) for n in names if str(n) not in hidden]
         if tables or schema:  # a lake schema whose last table was dropped is just an empty folder
             listing.append(SchemaListing(catalog=catalog.name, schema=name, tables=tables))
     return listing
@@ -98,17 +140,21 @@ class TableDetail:
     rows: int
 
 
-def table_get(text: str) -> TableDetail:
+def table_get(text: str, *, user) -> TableDetail:
     catalog, name = resolve(text)
+    if not may_read(user, name):
+        raise TableMissing(missing(name))
     try:
         return TableDetail(name=name, columns=catalog.columns(name), rows=catalog.row_count(name))
     except TableNotFoundError as exc:
         raise TableMissing(sentence(exc)) from None
 
 
-def table_preview(text: str, *, limit: int = PREVIEW_ROWS) -> tuple[list[str], list[list]]:
+def table_preview(text: str, *, user, limit: int = PREVIEW_ROWS) -> tuple[list[str], list[list]]:
     """The first ``limit`` rows as JSON-safe values: column names and rows."""
     catalog, name = resolve(text)
+    if not may_read(user, name):
+        raise TableMissing(missing(name))
     try:
         head = catalog.head(name, n=max(0, min(limit, 1000)))
     except TableNotFoundError as exc:

@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from mlplatform.warehouse import TableExistsError, TableName, TableNotFoundError, WarehouseError
 from tables.models import TableRecord
-from tables.selectors import TableMissing, may_drop, resolve, sentence
+from tables.selectors import TableMissing, may_drop, may_read, missing, resolve, sentence, taken
 
 UPLOAD_FORMATS = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet"}
 CSV_BLOCK_BYTES = 16 * 1024 * 1024  # types are inferred from the first block
@@ -81,6 +81,8 @@ def table_upload(*, name: str, source: Path | IO[bytes], filename: str, created_
     if fmt is None:
         raise ValidationError({"file": ["Upload a .csv or .parquet file."]})
     if catalog.exists(table):
+        if created_by is not None and not may_read(created_by, table):
+            raise TableConflict(taken(table))
         raise TableConflict(f"The table {table} already exists; drop it first or choose another name.")
     try:
         schema, batches = _batches(source, fmt)
@@ -92,7 +94,9 @@ def table_upload(*, name: str, source: Path | IO[bytes], filename: str, created_
         raise ValidationError({"file": [f"The {fmt} file could not be read: {_arrow_message(exc)}"]}) from None
     except WarehouseError as exc:
         raise ValidationError({"file": [sentence(exc)]}) from None
-    table_record(name=str(table), created_by=created_by)
+    # The uploader's team owns it (the first, by name, of a user in several).
+    team = created_by.groups.order_by("name").first() if created_by is not None else None
+    table_record(name=str(table), created_by=created_by, team=team)
     return UploadResult(name=table, rows=rows, renamed=renamed)
 
 
@@ -112,6 +116,8 @@ def upload_source(upload) -> Path | IO[bytes]:
 def table_drop(*, name: str, confirmation: str, user) -> TableName:
     """Drop a table; the user must have typed its full name (or the name as they gave it)."""
     catalog, table = resolve(name)
+    if not may_read(user, table):
+        raise TableMissing(missing(table))
     if not may_drop(user, table):
         raise PermissionDenied(f"Only whoever created {table} here, its model's team or an admin can drop it.")
     if confirmation.strip() not in {str(table), name.strip()}:

@@ -35,7 +35,7 @@ def table_list(request: HttpRequest) -> HttpResponse:
     registry = selectors.catalogs()
     catalog = request.GET.get("catalog") or registry.default_name
     try:
-        listing = selectors.table_listing(catalog_name=catalog)
+        listing = selectors.table_listing(user=request.user, catalog_name=catalog)
     except CatalogNotFoundError:
         raise Http404("No such catalog.") from None
     except WarehouseError as exc:  # e.g. a PostgreSQL catalog that is down: say so, keep the page
@@ -55,8 +55,8 @@ def table_list(request: HttpRequest) -> HttpResponse:
 @warehouse_errors
 def table_detail(request: HttpRequest, name: str) -> HttpResponse:
     try:
-        detail = selectors.table_get(name)
-        columns, rows = selectors.table_preview(name)
+        detail = selectors.table_get(name, user=request.user)
+        columns, rows = selectors.table_preview(name, user=request.user)
     except (ValidationError, selectors.TableMissing):
         raise Http404("No such table.") from None
     context = {
@@ -116,6 +116,8 @@ def table_check_name(request: HttpRequest) -> HttpResponse:
         else:
             ok = not exists
             message = f"The table {table} already exists." if exists else f"Will create {table}."
+            if exists and not selectors.may_read(request.user, table):
+                message = selectors.taken(table)
     return render(request, "tables/_name_check.html", {"message": message, "ok": ok})
 
 
@@ -123,7 +125,7 @@ def table_check_name(request: HttpRequest) -> HttpResponse:
 @warehouse_errors
 def table_drop(request: HttpRequest, name: str) -> HttpResponse:
     try:
-        detail = selectors.table_get(name)
+        detail = selectors.table_get(name, user=request.user)
     except (ValidationError, selectors.TableMissing):
         raise Http404("No such table.") from None
     if not selectors.may_drop(request.user, detail.name):

@@ -218,6 +218,17 @@ def model_processes_of(pid: int) -> list[psutil.Process]:
     return found
 
 
+def running_batch(job: BatchJob, worker) -> Batch:
+    """A batch of `job` once one runs, in a pool process of `worker` (only ever kill our own)."""
+    running = wait_for(
+        lambda: Batch.objects.filter(job=job, status=BatchStatus.RUNNING, worker_pid__isnull=False).first(),
+        timeout=60,
+        message="a batch to run",
+    )
+    assert psutil.Process(running.worker_pid).ppid() == worker.pid
+    return running
+
+
 def is_gone(process: psutil.Process) -> bool:
     try:
         return process.status() == psutil.STATUS_ZOMBIE
@@ -420,13 +431,7 @@ def test_it_finishes_the_job_when_the_worker_process_running_a_batch_is_killed(j
     config = make_config(owner, body)
     input_table, output = make_input(6_000), new_output_name()
     job = trigger(config, owner, input_table, output)
-    running = wait_for(
-        lambda: Batch.objects.filter(job=job, status=BatchStatus.RUNNING, worker_pid__isnull=False).first(),
-        timeout=60,
-        message="a batch to run",
-    )
-    # Only ever kill a process of our worker: a prefork child of it.
-    assert psutil.Process(running.worker_pid).ppid() == job_worker.pid
+    running = running_batch(job, job_worker)
     models = [p for m in model_processes_of(running.worker_pid) for p in [m, *m.children(recursive=True)]]
     assert models
 
@@ -454,12 +459,7 @@ def test_a_model_process_killed_from_outside_is_a_worker_fault_and_its_batch_run
     config = make_config(owner, body)
     input_table, output = make_input(1_000), new_output_name()
     job = trigger(config, owner, input_table, output)
-    running = wait_for(
-        lambda: Batch.objects.filter(job=job, status=BatchStatus.RUNNING, worker_pid__isnull=False).first(),
-        timeout=60,
-        message="the batch to run",
-    )
-    assert psutil.Process(running.worker_pid).ppid() == job_worker.pid  # a process of our worker's
+    running = running_batch(job, job_worker)
     python = wait_for(
         lambda: [
             p

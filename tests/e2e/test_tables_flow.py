@@ -22,7 +22,7 @@ def lake(tmp_path):
 
 
 def test_upload_list_open_preview_and_drop_a_csv(page, tmp_path):
-    UserFactory(username="carol", password="pw-for-tests")
+    carol = UserFactory(username="carol", password="pw-for-tests")
     csv = tmp_path / "customers.csv"
     csv.write_text("customer_id,Segment,spend\n1,gold,120.5\n2,silver,\n3,<b>bronze</b>,7\n")
     login(page, "carol", "pw-for-tests")
@@ -52,11 +52,11 @@ def test_upload_list_open_preview_and_drop_a_csv(page, tmp_path):
     page.fill("#id_confirm", "prod.sandbox.wrong")
     page.click("button:has-text('Drop table')")
     expect(page.locator("#confirm-error")).to_contain_text("Type the table name prod.sandbox.customers")
-    assert table_selectors.table_get("prod.sandbox.customers").rows == 3
+    assert table_selectors.table_get("prod.sandbox.customers", user=carol).rows == 3
     page.fill("#id_confirm", "prod.sandbox.customers")
     page.click("button:has-text('Drop table')")
     expect(page.locator(".flash")).to_contain_text("Table prod.sandbox.customers dropped")
     expect(page.locator("main")).not_to_contain_text("prod.sandbox.customers created")
     with pytest.raises(table_selectors.TableMissing):
-        table_selectors.table_get("prod.sandbox.customers")
+        table_selectors.table_get("prod.sandbox.customers", user=carol)
     assert page.dialogs == []

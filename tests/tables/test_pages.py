@@ -21,11 +21,11 @@ def test_the_tables_pages_list_show_and_preview(web):
     assert web.get(reverse("tables:detail", args=["Bad.Name"])).status_code == 404
 
 
-def test_uploading_from_the_page(web):
+def test_uploading_from_the_page(web, user):
     response = web.post(reverse("tables:upload"), {"name": "prod.s.up", "file": csv_file()})
     assert response.status_code == 302
     assert response.url == reverse("tables:detail", args=["prod.s.up"])
-    assert table_selectors.table_get("prod.s.up").rows == 3
+    assert table_selectors.table_get("prod.s.up", user=user).rows == 3
     bad = web.post(reverse("tables:upload"), {"name": "prod.S.up", "file": csv_file()})
     assert bad.status_code == 400
     assert "the schema part &quot;S&quot; must match" in bad.content.decode()
@@ -44,10 +44,10 @@ def test_dropping_from_the_page_needs_the_typed_name(web, user):
     assert "Type" in web.get(url).content.decode()
     wrong = web.post(url, {"confirm": "prod.s.other"})
     assert wrong.status_code == 400 and "Type the table name prod.s.keep to confirm" in wrong.content.decode()
-    assert table_selectors.table_get("prod.s.keep").rows == 3
+    assert table_selectors.table_get("prod.s.keep", user=user).rows == 3
     assert web.post(url, {"confirm": "prod.s.keep"}).status_code == 302
     with pytest.raises(table_selectors.TableMissing):
-        table_selectors.table_get("prod.s.keep")
+        table_selectors.table_get("prod.s.keep", user=user)
 
 
 def test_model_output_in_tables_is_escaped(web):
