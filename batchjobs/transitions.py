@@ -212,6 +212,14 @@ def batches_cancel_waiting(job_id) -> int:
     )
 
 
+def batches_stop_running(job_id, *, error: str) -> int:
+    """The job stops at a failed batch: its running batches end cancelled at once (their workers stop
+    their model processes at their next heartbeat, and their own end of the batch is then a no-op)."""
+    return Batch.objects.filter(job_id=job_id, status=BatchStatus.RUNNING).update(
+        status=BatchStatus.CANCELLED, error=error, finished_at=timezone.now(), lease_expires_at=None
+    )
+
+
 def batches_reset_for_retry(job_id, indexes: list[int]) -> int:
     """Failed or cancelled → pending, attempts counted afresh (their history stays)."""
     return Batch.objects.filter(

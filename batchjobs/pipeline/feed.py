@@ -61,6 +61,7 @@ def stop_at_failure(job: BatchJob, failed: list) -> bool:
     waiting = counts.get(BatchStatus.PENDING, 0) + counts.get(BatchStatus.QUEUED, 0)
     done = counts.get(BatchStatus.SUCCEEDED, 0)
     message, detail = failure_message(job, failed)
+    transitions.batches_stop_running(job.pk, error="Stopped: another batch of the job failed.")
     stopped = [f"{running:,} running {_batches(running)} stopped"] if running else []
     stopped += [f"{waiting:,} {_batches(waiting)} not run"] if waiting else []
     if stopped:

@@ -145,7 +145,7 @@ def _verify(message: dict) -> dict:
         sample = pd.read_csv(sample_path).head(20)
     elif sample_path:
         sample = pd.read_parquet(sample_path).head(20)
-    report = check_model(model, sample)
+    report = check_model(model, sample, call=_quietly(model.predict))
     return {"rows": report.rows, "notes": report.notes}
 
 
@@ -181,7 +181,7 @@ def _predict(message: dict) -> dict:
     if not schema.deterministic:
         notes.append("the row-order check was skipped: the schema says the model is not deterministic")
     elif len(frame) > 1:
-        check_row_order(model, frame, predictions, schema, seed=first)
+        check_row_order(model, frame, predictions, schema, seed=first, call=_quietly(model.predict))
     result = pa.Table.from_pandas(predictions.reset_index(drop=True), preserve_index=False)
     types = message.get("types") or {}
     for name, type_name in types.items():
@@ -198,6 +198,30 @@ def _predict(message: dict) -> dict:
             ordinals = pa.array(range(len(frame)), type=pa.int64())
         pq.write_table(result.append_column(ORDINAL, ordinals), message["output"], compression="snappy")
     return {"rows": len(frame), "notes": notes, "predict_seconds": seconds}
+
+
+def _quietly(function):
+    """`function`, with what it prints (Python's and C's writes to stdout and stderr) discarded: the
+    row-order check calls predict() a second time, and its output would only repeat the first's."""
+
+    def call(*args, **kwargs):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = os.dup(1), os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+            return function(*args, **kwargs)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in (*saved, null):
+                os.close(fd)
+
+    return call
 
 
 def _handle(message: dict) -> dict:

@@ -57,8 +57,7 @@ class ModelSchema:
         return {
             "features": [f.to_dict() for f in self.features],
             "predictions": [p.to_dict() for p in self.predictions],
-            "deterministic": bool(self.deterministic),
-        }
+        } | ({} if self.deterministic else {"deterministic": False})
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelSchema:

@@ -14,6 +14,7 @@ import os
 import signal
 import textwrap
 import threading
+import time
 import uuid
 
 import pandas as pd
@@ -45,6 +46,10 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serial
 # Models misbehave only on real batches, which carry the input's id column (extra columns are
 # passed to predict()); on the id-less sample rows of build verification they behave.
 IN_BATCHES = 'if "id" not in df.columns: return pd.DataFrame({"score": df["amount"] * 2}, index=df.index)'
+
+
+# Three seconds on each batch; the row-order check's few rows (predicted again) are quick.
+SLOW_BATCH = "if len(df) > 100: time.sleep(3)"
 
 
 def predict_body(*lines: str) -> str:
@@ -285,10 +290,11 @@ def test_it_fails_the_job_naming_the_one_batch_whose_predict_raised(job_worker, 
     assert read_table(output) is None
     failed = job.batches.get(index=3)
     assert (failed.status, failed.attempts, failed.error) == (BatchStatus.FAILED, 1, "ValueError: bad batch")
-    # Batches before it succeeded; it stopped the job: batch 5 never ran, batch 4 ran or was stopped.
-    assert set(job.batches.filter(index__lt=3).values_list("status", flat=True)) == {BatchStatus.SUCCEEDED}
-    assert job.batches.get(index=5).status == BatchStatus.CANCELLED
-    assert job.batches.get(index=4).status in (BatchStatus.SUCCEEDED, BatchStatus.CANCELLED)
+    # Two run at a time: batches 0 and 1 were done before batch 3 was sent. Batch 3 stopped the job:
+    # whatever ran beside it (batch 2 or 4) succeeded or was stopped, batch 5 never ran.
+    statuses = dict(job.batches.values_list("index", "status"))
+    assert statuses[0] == statuses[1] == BatchStatus.SUCCEEDED and statuses[5] == BatchStatus.CANCELLED
+    assert {statuses[2], statuses[4]} <= {BatchStatus.SUCCEEDED, BatchStatus.CANCELLED}
     assert list(failed.attempt_log.values_list("number", "status", "error")) == [
         (1, BatchStatus.FAILED, "ValueError: bad batch")
     ]
@@ -427,7 +433,7 @@ def test_it_caps_the_log_of_a_model_that_prints_50_mb_and_still_succeeds(job_wor
 
 
 def test_it_finishes_the_job_when_the_worker_process_running_a_batch_is_killed(job_worker, owner, tmp_path):
-    body = predict_body(IN_BATCHES, "import time", "time.sleep(3)", GOOD_PREDICT)
+    body = predict_body(IN_BATCHES, "import time", SLOW_BATCH, GOOD_PREDICT)
     config = make_config(owner, body)
     input_table, output = make_input(6_000), new_output_name()
     job = trigger(config, owner, input_table, output)
@@ -455,22 +461,24 @@ def test_it_finishes_the_job_when_the_worker_process_running_a_batch_is_killed(j
 
 
 def test_a_model_process_killed_from_outside_is_a_worker_fault_and_its_batch_runs_again(job_worker, owner, tmp_path):
-    body = predict_body(IN_BATCHES, "import time", "time.sleep(3)", GOOD_PREDICT)
+    body = predict_body(IN_BATCHES, "import time", SLOW_BATCH, GOOD_PREDICT)
     config = make_config(owner, body)
     input_table, output = make_input(1_000), new_output_name()
     job = trigger(config, owner, input_table, output)
     running = running_batch(job, job_worker)
+    time.sleep(1)  # the pool process has closed the model it held for an earlier test, and loads this one
     python = wait_for(
         lambda: [
             p
             for m in model_processes_of(running.worker_pid)
             for p in [m, *m.children(recursive=True)]
-            if p.name() == "mlp-model"
+            if p.name() == "mlp-model" and not is_gone(p)
         ],
         timeout=30,
         message="its model process",
     )
-    python[0].kill()  # as the system's out-of-memory killer or an operator would
+    for process in python:
+        process.kill()  # as the system's out-of-memory killer or an operator would
 
     job = wait_until_done(job, job_worker, timeout=120)
     assert job.status == JobStatus.SUCCEEDED, job.message
