@@ -125,6 +125,7 @@ class ModelListCreateApi(GenericAPIView):
     def get_queryset(self):
         return selectors.model_list(user=self.request.user, search=self.request.query_params.get("search", ""))
 
+    @extend_schema(operation_id="v1_models_list")
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(ModelListSerializer(page, many=True).data)

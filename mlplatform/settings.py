@@ -32,6 +32,14 @@ if SECRET_KEY_FILE is not None and SECRET_KEY_FILE.exists():
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# HTTPS, for production behind a proxy that terminates TLS (manage.py check --deploy says what is off).
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+if env_bool("DJANGO_BEHIND_HTTPS_PROXY", False):  # the proxy sets X-Forwarded-Proto: https (and strips it from clients)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -241,6 +249,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Three models have a "status" with choices of their own: each its own enum in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "batchjobs.choices.JobStatus",
+        "BatchStatusEnum": "batchjobs.choices.BatchStatus",
+        "BuildStatusEnum": "builds.choices.BuildStatus",
+    },
 }
 
 LOGGING = {

@@ -60,7 +60,9 @@ class TableListApi(GenericAPIView):
     def get_queryset(self) -> list:
         return []  # tables live in catalogs, not the database (the browsable API asks for a queryset)
 
-    @extend_schema(parameters=[OpenApiParameter("catalog", str), OpenApiParameter("schema", str)])
+    @extend_schema(
+        operation_id="v1_tables_list", parameters=[OpenApiParameter("catalog", str), OpenApiParameter("schema", str)]
+    )
     def get(self, request: Request) -> Response:
         try:
             listing = selectors.table_listing(

@@ -4,6 +4,7 @@ queues by kind of work in settings."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -78,6 +79,48 @@ def test_database_connections_live_per_request_unless_set_and_are_checked_before
         timeout=60,
     )
     assert result.stdout.split() == [str(expected), "True"], result.stderr
+
+
+HTTPS = {
+    "DJANGO_SECURE_SSL_REDIRECT": "true",
+    "DJANGO_SECURE_COOKIES": "true",
+    "DJANGO_SECURE_HSTS_SECONDS": "31536000",
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "DJANGO_SECURE_HSTS_PRELOAD": "true",
+    "DJANGO_BEHIND_HTTPS_PROXY": "true",
+}
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="production runs models in bubblewrap")
+def test_check_deploy_reports_nothing_with_the_production_variables_set(tmp_path):
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
+        **HTTPS,
+        "MLPLATFORM_DATA_DIR": str(tmp_path),
+        "DJANGO_SECRET_KEY": uuid.uuid4().hex * 2,
+        "DJANGO_ALLOWED_HOSTS": "ml.example.com",
+        "MODEL_SANDBOX": "required",
+    }
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "System check identified no issues (0 silenced)." in done.stdout, done.stderr
+    env = {k: v for k, v in env.items() if k not in HTTPS}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert all(f"security.{w}" in done.stderr for w in ("W004", "W008", "W012", "W016")), done.stderr
+    assert "drf_spectacular" not in done.stderr
 
 
 def run_python(code: str, data_dir) -> str:
