@@ -254,10 +254,11 @@ def _model_traceback(exc: BaseException) -> str:
 
 
 def _libc():
+    """The C library this process has loaded (not ctypes.util.find_library: it runs ldconfig and
+    gcc, tens of milliseconds at every start)."""
     import ctypes
-    import ctypes.util
 
-    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _no_new_privileges() -> None:

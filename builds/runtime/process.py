@@ -7,7 +7,6 @@ sentence saying what happened and the output the model printed; the caller (a wo
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import json
 import os
 import queue
@@ -43,7 +42,7 @@ PR_SET_DUMPABLE, PR_GET_DUMPABLE = 4, 3
 
 
 def _prctl(option: int, value: int = 0) -> int:
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc = ctypes.CDLL(None, use_errno=True)  # the loaded C library: find_library would run ldconfig
     return libc.prctl(option, value, 0, 0, 0)
 
 
