@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import zlib
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -154,7 +155,11 @@ def _live_etag(request: HttpRequest, job_id) -> str | HttpResponse:
         raise Http404("No such batch job.")
     if version[0] not in JobStatus.ACTIVE:  # ended: reload once, so the actions fit the final state
         return HttpResponseClientRedirect(request.path)
-    digest = hashlib.sha1(repr((version, int(time.time() // LIVE_REFRESH_S))).encode(), usedforsecurity=False)
+    # Each browser's refresh falls at its own moment (a phase from its session), so a hundred browsers
+    # watching one job do not all re-render it in the same second.
+    phase = zlib.crc32((request.session.session_key or "").encode()) % (LIVE_REFRESH_S * 1000) / 1000
+    refresh = int((time.time() + phase) // LIVE_REFRESH_S)
+    digest = hashlib.sha1(repr((version, refresh)).encode(), usedforsecurity=False)
     return f'"{digest.hexdigest()[:24]}"'
 
 

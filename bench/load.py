@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import random
 import shutil
 import socket
 import statistics
@@ -112,6 +113,7 @@ class Client(threading.Thread):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
 
     def run(self) -> None:
+        time.sleep(random.uniform(0, self.interval))  # browsers are not opened in the same instant
         connection, turn = self._connection(), 0
         while time.monotonic() < self.until:
             label, path, headers = self.requests[turn % len(self.requests)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.response import Response
@@ -34,6 +36,10 @@ def django_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):  # Django's own answer would be its HTML 400 page
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024**2
+        message = f"The request body is larger than the limit of {limit} MB for a request that is not a file upload."
+        return Response({"errors": {"detail": [message]}}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, DjangoValidationError):
         return Response({"errors": django_errors(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, WarehouseError):

@@ -2,10 +2,49 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import Resolver404, resolve
 
 NUL = "\x00"
+
+
+# Where model artifacts are uploaded (the API's and the builds page's form).
+ARTIFACT_UPLOADS = {"api:build-list", "builds:model-builds"}
+MULTIPART_SLACK = 1024 * 1024  # the form's other fields and the multipart framing
+
+
+class RefuseArtifactsOverTheLimit:
+    """An artifact upload whose declared size (Content-Length) is over MAX_ARTIFACT_MB is a 413 before
+    any of it is read: nothing is streamed to disk (Django would spool the whole file first)."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and request.content_type == "multipart/form-data":
+            try:
+                declared = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                declared = 0
+            limit = settings.MAX_ARTIFACT_BYTES
+            if declared > limit + MULTIPART_SLACK and _route(request) in ARTIFACT_UPLOADS:
+                message = (
+                    f"The upload is {declared / 1024**2:,.0f} MB; an artifact may be at most {limit // 1024**2:,} MB "
+                    "(MAX_ARTIFACT_MB)."
+                )
+                if request.path.startswith("/api/"):
+                    return JsonResponse({"errors": {"artifact": [message]}}, status=413)
+                return render(request, "400.html", {"message": message, "title": "Upload too large"}, status=413)
+        return self.get_response(request)
+
+
+def _route(request: HttpRequest) -> str:
+    try:
+        return resolve(request.path_info).view_name
+    except Resolver404:
+        return ""
 
 
 class RefuseNulInQueryParameters:

@@ -160,7 +160,18 @@ def table_preview(text: str, *, user, limit: int = PREVIEW_ROWS) -> tuple[list[s
     except TableNotFoundError as exc:
         raise TableMissing(sentence(exc)) from None
     columns = head.column_names
-    return columns, [[json_safe(row[c]) for c in columns] for row in head.to_pylist()]
+    return columns, [[clipped(json_safe(row[c])) for c in columns] for row in head.to_pylist()]
+
+
+PREVIEW_CELL_CHARS = 10_000
+
+
+def clipped(value):
+    """A preview's cell: text cut at PREVIEW_CELL_CHARS, saying how much was left out (a download
+    has it whole)."""
+    if isinstance(value, str) and len(value) > PREVIEW_CELL_CHARS:
+        return f"{value[:PREVIEW_CELL_CHARS]}… [{len(value) - PREVIEW_CELL_CHARS:,} more characters]"
+    return value
 
 
 def json_safe(value):

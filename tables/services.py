@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import IO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -19,6 +20,26 @@ from tables.selectors import TableMissing, may_drop, may_read, missing, resolve,
 
 UPLOAD_FORMATS = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet"}
 CSV_BLOCK_BYTES = 16 * 1024 * 1024  # types are inferred from the first block
+
+
+class NulInCell(ValueError):
+    """A text cell holds a NUL character, which no database stores in text."""
+
+
+def _without_nul(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The batches, refused at the first text cell holding a NUL character (naming its row and column)."""
+    seen = 0
+    for batch in batches:
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                found = pc.index(pc.fill_null(pc.match_substring(column, "\x00"), False), True).as_py()
+                if found >= 0:
+                    raise NulInCell(
+                        f"Row {seen + found + 1:,} of the data, column {name!r}, holds a NUL character (\\x00), "
+                        "which a table cannot store in text; remove it from the file."
+                    )
+        seen += batch.num_rows
+        yield batch
 
 
 class TableConflict(Exception):
@@ -37,6 +58,12 @@ def _normalized(schema: pa.Schema) -> tuple[pa.Schema, dict[str, str]]:
     if undecodable:
         raise ValidationError({"file": [f"The column {undecodable[0]!r} is not UTF-8 text; save the file as UTF-8."]})
     schema = pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in schema])
+    blank = [i + 1 for i, f in enumerate(schema) if not str(f.name).strip()]
+    if blank:
+        which = ", ".join(map(str, blank))
+        raise ValidationError(
+            {"file": [f"Column {which} of the file has no name in its header row; give every column a name."]}
+        )
     renamed = {f.name: _column_name(f.name) for f in schema}
     names = list(renamed.values())
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -87,7 +114,10 @@ def table_upload(*, name: str, source: Path | IO[bytes], filename: str, created_
     try:
         schema, batches = _batches(source, fmt)
         target, renamed = _normalized(schema)
+        batches = _without_nul(batches) if fmt == "CSV" else batches
         rows = catalog.create(table, target, (b.rename_columns(target.names).cast(target) for b in batches))
+    except NulInCell as exc:
+        raise ValidationError({"file": [str(exc)]}) from None
     except TableExistsError:
         raise TableConflict(f"The table {table} already exists; drop it first or choose another name.") from None
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError) as exc:

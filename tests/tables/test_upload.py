@@ -53,6 +53,8 @@ def test_creating_a_table_that_exists_fails_and_leaves_its_rows_unchanged(api):
         (b"\x00\x01garbage" * 10, "bad.parquet", "The Parquet file could not be read"),
         (b"a,b\n1,2\n", "data.xlsx", "Upload a .csv or .parquet file"),
         (b"Name,name\n1,2\n", "dup.csv", "Several columns become name"),
+        (b"a,,c\n1,2,3\n", "blank.csv", "Column 2 of the file has no name in its header row"),
+        (b"a,b\n1,x\n2,y\x00z\n", "nul.csv", "Row 2 of the data, column 'b', holds a NUL character"),
     ],
 )
 def test_a_malformed_upload_gives_a_clear_error_and_leaves_no_table(api, lake, content, filename, message):
@@ -77,3 +79,21 @@ def test_a_parquet_upload_keeps_its_types(api):
     response = upload(api, "prod.s.pq", parquet_file(table))
     assert response.status_code == 201, response.json()
     assert [c["type"] for c in response.json()["columns"]] == ["int64", "bool", "double"]
+
+
+def test_a_nul_in_a_later_block_of_a_csv_is_named_by_its_row_and_leaves_no_table(api, lake, monkeypatch):
+    monkeypatch.setattr(table_services, "CSV_BLOCK_BYTES", 64)  # so the NUL is in a later block
+    content = b"n,s\n" + b"".join(f"{i},ok\n".encode() for i in range(300)) + b"300,bad\x00\n"
+    response = upload(api, "prod.s.nul", csv_file(content))
+    assert response.status_code == 400
+    assert response.json()["errors"]["file"] == [
+        "Row 301 of the data, column 's', holds a NUL character (\\x00), which a table cannot store in text; "
+        "remove it from the file."
+    ]
+    assert not [p for p in lake.rglob("*") if p.is_file()]
+
+
+def test_the_preview_caps_each_cell_and_says_how_much_was_left_out(api):
+    assert upload(api, "prod.s.long", csv_file(b"id,text\n1," + b"x" * 25_000 + b"\n")).status_code == 201
+    cell = api.get("/api/v1/tables/prod.s.long/rows/").json()["rows"][0][1]
+    assert cell == "x" * 10_000 + "… [15,000 more characters]"
