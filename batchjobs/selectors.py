@@ -113,7 +113,7 @@ def job_live_version(*, user: AbstractBaseUser, job_id) -> tuple | None:
         "finished": Max("batches__finished_at"),
     }
     try:
-        return (
+        version = (
             _visible(BatchJob.objects.filter(pk=job_id), user)
             .annotate(**batches)
             .values_list(
@@ -133,6 +133,9 @@ def job_live_version(*, user: AbstractBaseUser, job_id) -> tuple | None:
         )
     except ValidationError:
         return None
+    if version is not None and version[0] == JobStatus.QUEUED:  # its place moves as the jobs ahead start
+        version = (*version, queue_positions([job_id]).get(job_id))
+    return version
 
 
 def batch_list(*, job: BatchJob) -> QuerySet[Batch]:
@@ -169,6 +172,7 @@ class Span:
     state: str  # done, current, pending, stopped (the job ended in it), skipped
     note: str = ""
     width: float = 0.0
+    since: datetime | None = None  # the current step's start: the page's clock ticks from it
 
 
 def job_timeline(job: BatchJob, now: datetime) -> list[Span]:
@@ -200,7 +204,7 @@ def _span(label: str, start, end, job: BatchJob, now: datetime, note: str = "") 
         return Span(label, None, "pending" if job.is_active else "skipped", note)
     if end is None:
         if job.is_active:
-            return Span(label, max(0.0, (now - start).total_seconds()), "current", note)
+            return Span(label, max(0.0, (now - start).total_seconds()), "current", note, since=start)
         return Span(label, max(0.0, ((job.finished_at or now) - start).total_seconds()), "stopped", note)
     return Span(label, max(0.0, (end - start).total_seconds()), "done", note)
 

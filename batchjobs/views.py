@@ -143,8 +143,9 @@ BATCHES_SHOWN = 500
 LOG_SHOWN = 256 * 1024  # a log page shows this much of each attempt; the raw log has it all
 
 
-# An unchanged job's live part is re-rendered at most this often (its "so far" durations move on).
-LIVE_REFRESH_S = 10
+# An unchanged job's live part is re-rendered this often all the same (its speed and time left move
+# on; its durations tick in the browser).
+LIVE_REFRESH_S = 60
 
 
 def _live_etag(request: HttpRequest, job_id) -> str | HttpResponse:

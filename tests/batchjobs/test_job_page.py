@@ -66,7 +66,8 @@ def test_an_unchanged_live_part_is_answered_304_without_rendering(web, api, read
     first = web.get(url, HTTP_HX_TARGET="job-live", **HX)
     assert first.status_code == 200 and "#1 in queue" in first.content.decode()
     assert first["Cache-Control"] == "private, no-cache" and "HX-Target" in first["Vary"]
-    with django_assert_max_num_queries(3):  # the session, the user, the job's version: nothing rendered
+    # The session, the user, the job's version and (queued) its place in the queue: nothing rendered.
+    with django_assert_max_num_queries(4):
         again = web.get(url, HTTP_HX_TARGET="job-live", HTTP_IF_NONE_MATCH=first["ETag"], **HX)
     assert again.status_code == 304 and again.content == b"" and again["ETag"] == first["ETag"]
 
@@ -76,3 +77,16 @@ def test_an_unchanged_live_part_is_answered_304_without_rendering(web, api, read
     assert "#1 in queue" not in changed.content.decode()
     page = web.get(url)  # the page itself is never answered from the live part's version
     assert page.status_code == 200 and "ETag" not in page
+
+
+def test_a_queued_jobs_live_part_changes_when_a_job_ahead_of_it_leaves_the_queue(web, api, ready, user):
+    from batchjobs import services
+
+    ahead = BatchJob.objects.get(pk=post_job(api).json()["job_id"])
+    job = BatchJob.objects.get(pk=post_job(api, output="prod.out.second").json()["job_id"])
+    url = reverse("batchjobs:job-detail", args=[job.pk])
+    first = web.get(url, HTTP_HX_TARGET="job-live", **HX)
+    assert "#2 in queue" in first.content.decode()
+    services.job_cancel(job=ahead)
+    moved = web.get(url, HTTP_HX_TARGET="job-live", HTTP_IF_NONE_MATCH=first["ETag"], **HX)
+    assert moved.status_code == 200 and "#1 in queue" in moved.content.decode()
