@@ -2,15 +2,15 @@
 """Load benchmark of the web server: N concurrent clients polling for T seconds; prints its figures.
 
     .venv/bin/python bench/load.py --database-url postgresql://postgres@127.0.0.1:5432/test
-        [--server runserver|gunicorn] [--clients 50] [--seconds 30] [--interval 0] [--scenario mixed|poll]
+        [--server make-run|gunicorn] [--clients 50] [--seconds 30] [--interval 0] [--scenario mixed|poll]
         [--jobs 2000] [--workers 4]
 
 1. A fresh data dir and the database bench_load on the server of --database-url (dropped and
    created anew; SQLite in the data dir without it), migrated and seeded as bench/board.py does
    (--jobs jobs, 20 batches each; 20 queued and 5 running at the top of the board).
-2. A web server on 127.0.0.1, started the way its users start it: `runserver` as `make run` does
-   (`manage.py serve --noreload`: a thread per request), or `gunicorn` as the README's production
-   section does (`-w --workers`, with DB_CONN_MAX_AGE=60). DEBUG off.
+2. A web server on 127.0.0.1, started the way its users start it: `make-run` as `make run` does
+   (`manage.py serve`: gunicorn, 2 processes of 4 threads), or `gunicorn` as the README's production
+   section does (`-w --workers` sync workers, with DB_CONN_MAX_AGE=60). DEBUG off.
 3. --clients threads, each with its own keep-alive connection and a logged-in session, for
    --seconds seconds:
    - `mixed`: each client in turn opens the board, a running job's page and that job's API
@@ -82,8 +82,8 @@ def start_server(kind: str, port: int, data_dir: Path, database_url: str, worker
         "LOG_LEVEL": "WARNING",
     }
     python = sys.executable
-    if kind == "runserver":
-        command = [python, "manage.py", "serve", f"127.0.0.1:{port}", "--noreload", "--skip-checks"]
+    if kind == "make-run":
+        command = [python, "manage.py", "serve", f"127.0.0.1:{port}"]
     else:
         env["DB_CONN_MAX_AGE"] = "60"
         gunicorn = str(Path(python).with_name("gunicorn"))
@@ -164,7 +164,7 @@ def count_connections(database_url: str, database: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", help="a postgresql:// URL: the run uses bench_load on its server")
-    parser.add_argument("--server", choices=["runserver", "gunicorn"], default="runserver")
+    parser.add_argument("--server", choices=["make-run", "gunicorn"], default="make-run")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn's worker processes")
     parser.add_argument("--scenario", choices=["mixed", "poll"], default="mixed")
     parser.add_argument("--clients", type=int, default=50)
