@@ -125,8 +125,16 @@ class Client(threading.Thread):
                 headers["If-None-Match"] = self.etags[path]
             started = time.perf_counter()
             try:
-                connection.request("GET", path, headers=headers)
-                response = connection.getresponse()
+                try:
+                    connection.request("GET", path, headers=headers)
+                    response = connection.getresponse()
+                except (ConnectionResetError, http.client.RemoteDisconnected, BrokenPipeError):
+                    # The server closed the kept-alive connection as it was reused: a browser sends
+                    # the request again on a new one, and so does this client.
+                    connection.close()
+                    connection = self._connection()
+                    connection.request("GET", path, headers=headers)
+                    response = connection.getresponse()
                 response.read()
             except (OSError, http.client.HTTPException) as exc:
                 self.errors[label].append(type(exc).__name__)

@@ -45,6 +45,7 @@ class Command(BaseCommand):
             "threads": threads,
             "worker_class": "gthread",
             "graceful_timeout": 3,  # Ctrl-C stops it within seconds
+            "keepalive": 5,  # a job page polls every 2 s: its connection stays open between polls
             "timeout": 120,
             "loglevel": "warning",
             "when_ready": when_ready,
@@ -61,4 +62,3 @@ class Command(BaseCommand):
                 return get_wsgi_application()
 
         Server().run()
-
