@@ -391,6 +391,23 @@ def test_it_realigns_rows_returned_shuffled_with_their_index(job_worker, owner, 
     assert all("realigned" in log for log in logs), logs
 
 
+def test_it_fails_a_batch_whose_rows_came_back_shuffled_under_a_fresh_index(job_worker, owner):
+    body = predict_body(
+        IN_BATCHES,
+        "shuffled = df.sample(frac=1, random_state=1).reset_index(drop=True)",
+        'return pd.DataFrame({"score": shuffled["amount"] * 2})',
+    )
+    config = make_config(owner, body)
+    output = new_output_name()
+
+    job = wait_until_done(trigger(config, owner, make_input(3_000), output), job_worker)
+
+    assert job.status == JobStatus.FAILED
+    assert "came back in another order than its input rows" in job.message
+    assert job.message.startswith(("1 of 3 batches failed", "2 of 3 batches failed"))  # two run at once
+    assert read_table(output) is None
+
+
 def test_it_fails_a_model_that_allocates_past_the_instance_types_memory(job_worker, owner):
     # 600 MiB for the one model process of a 1-vCPU type, served by the worker's ml.m5.large queue.
     InstanceType.objects.create(name="ml.t3.tiny", vcpus=1, memory_mib=600, queue="ml.m5.large")
