@@ -328,13 +328,14 @@ def test_a_model_that_hangs_on_every_batch_stops_the_job_at_its_first_timeout(jo
 
     assert job.status == JobStatus.FAILED
     assert "the model did not answer within 6 s and was stopped" in job.message
-    assert "The job stopped there: 1 running batch stopped and 4 batches not run." in job.message
-    # Only the first two batches (2 vCPUs) ever ran: one timed out, the other was stopped with it.
+    assert "The job stopped there: " in job.message and "4 batches not run." in job.message
+    # Only the first two batches (2 vCPUs) ever ran: one timed out and stopped the job; the other
+    # was stopped with it (or timed out in the same instant).
     assert sum(job.batches.values_list("attempts", flat=True)) == 2
-    statuses = sorted(job.batches.filter(attempts=1).values_list("status", flat=True))
-    assert statuses == [BatchStatus.CANCELLED, BatchStatus.FAILED]
-    stopped = job.batches.get(attempts=1, status=BatchStatus.CANCELLED)
-    assert stopped.error == "Stopped: another batch of the job failed."
+    ran = dict(job.batches.filter(attempts=1).values_list("status", "error"))
+    assert BatchStatus.FAILED in ran and set(ran) <= {BatchStatus.FAILED, BatchStatus.CANCELLED}
+    if BatchStatus.CANCELLED in ran:
+        assert ran[BatchStatus.CANCELLED] == "Stopped: another batch of the job failed."
     assert set(job.batches.filter(attempts=0).values_list("status", flat=True)) == {BatchStatus.CANCELLED}
     assert read_table(output) is None
 
@@ -361,12 +362,12 @@ def test_it_fails_a_batch_whose_output_breaks_the_contract_with_the_rule(job_wor
     job = wait_until_done(trigger(config, owner, make_input(3_000), output), job_worker)
 
     assert job.status == JobStatus.FAILED
-    # Batches 0 and 1 run at once (2 vCPUs): the first to fail stops the job, so batch 2 never runs.
+    # Batches 0 and 1 run at once (2 vCPUs) and both fail: the first to end stops the job (the other
+    # may have ended failed just before), so batch 2 never runs.
     first = job.batches.filter(status=BatchStatus.FAILED).order_by("finished_at").first()
-    assert job.message.startswith(
-        f"1 of 3 batches failed (1,000 of 3,000 rows), so no output table was written: "
-        f"batch {first.index} (1,000 rows): {error}. The job stopped there: "
-    )
+    assert job.message.startswith(("1 of 3 batches failed", "2 of 3 batches failed"))
+    assert f"batch {first.index} (1,000 rows): {error}" in job.message
+    assert "The job stopped there: " in job.message and "1 batch not run" in job.message
     assert read_table(output) is None
     assert (first.attempts, first.error) == (1, error)
     assert job.batches.get(index=2).status == BatchStatus.CANCELLED and job.batches.get(index=2).attempts == 0
