@@ -91,6 +91,11 @@ HTTPS = {
 }
 
 
+def check_deploy(env: dict) -> subprocess.CompletedProcess:
+    command = [sys.executable, "manage.py", "check", "--deploy"]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
+
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="production runs models in bubblewrap")
 def test_check_deploy_reports_nothing_with_the_production_variables_set(tmp_path):
     env = {
@@ -101,24 +106,9 @@ def test_check_deploy_reports_nothing_with_the_production_variables_set(tmp_path
         "DJANGO_ALLOWED_HOSTS": "ml.example.com",
         "MODEL_SANDBOX": "required",
     }
-    done = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = check_deploy(env)
     assert done.returncode == 0 and "System check identified no issues (0 silenced)." in done.stdout, done.stderr
-    env = {k: v for k, v in env.items() if k not in HTTPS}
-    done = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = check_deploy({k: v for k, v in env.items() if k not in HTTPS})
     assert all(f"security.{w}" in done.stderr for w in ("W004", "W008", "W012", "W016")), done.stderr
     assert "drf_spectacular" not in done.stderr
 
