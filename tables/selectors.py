@@ -95,7 +95,11 @@ def team_may_read(team, name: TableName) -> bool:
     record = TableRecord.objects.filter(name=str(name)).first()
     if record is None or (record.team_id is None and record.created_by_id is None):
         return True
-    return team is not None and record.team_id == team.pk
+    if team is None:
+        return False
+    if record.team_id is None:  # made by a user with no team then: theirs, and their teams'
+        return team.user_set.filter(pk=record.created_by_id).exists()
+    return record.team_id == team.pk
 
 
 def missing(name: TableName) -> str:

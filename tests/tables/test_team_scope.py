@@ -96,3 +96,29 @@ def test_a_job_reads_only_tables_its_team_may_read(tables, outsider, user):
     body = {"model_id": "other-model", "input_table": OURS, "output_table": "prod.other.out"}
     response = api.post("/api/v1/batch-jobs/", body, format="json")
     assert response.status_code == 400 and "does not exist" in str(response.json()["errors"]["input_table"])
+
+
+def test_tables_uploaded_before_tables_had_teams_go_to_their_creators_team(tables, team, outsider):
+    import importlib
+
+    from django.apps import apps
+
+    TableRecord.objects.filter(name=OURS).update(team=None)  # as an earlier version recorded it
+    migration = importlib.import_module("tables.migrations.0002_records_get_their_creators_team")
+    migration.give_teams(apps, None)
+    assert TableRecord.objects.get(name=OURS).team == team
+    assert not table_selectors.may_read(outsider, table_selectors.resolve(OURS)[1])
+
+
+def test_the_demos_input_belongs_to_the_demo_team_and_its_model_reads_it(db, settings, tmp_path):
+    from django.core.management import call_command
+
+    from builds.models import MLModel
+
+    call_command("load_demo", verbosity=0)
+    model = MLModel.objects.get(model_id="ds-premium-fraud-detection")
+    check = job_services.job_preflight(
+        model=model, input_table="prod.fraud_in_premium_model.input", output_table="prod.fraud_in_premium_model.out"
+    )
+    assert check.ok, check.errors
+    assert TableRecord.objects.get(name="prod.fraud_in_premium_model.input").team == model.team

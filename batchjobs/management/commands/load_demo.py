@@ -20,6 +20,7 @@ from builds.models import InstanceType, MLModel
 from builds.verification import build_verify
 from tables import selectors as table_selectors
 from tables import services as table_services
+from tables.models import TableRecord
 
 MODEL_ID = "ds-premium-fraud-detection"
 TEAM = "fraud-detection"
@@ -90,15 +91,18 @@ class Command(BaseCommand):
                 env={"FRAUD_THRESHOLD": "0.2"},
                 set_by=user,
             )
-        table = self._input_table()
+        table = self._input_table(team)
         self.stdout.write(self.style.SUCCESS(f"Demo ready: model {MODEL_ID}, input table {table}, user {USERNAME!r}"))
 
-    def _input_table(self):
+    def _input_table(self, team: Group):
         """100,000 transactions that fit the model's schema (fixed seed), unless already there."""
         from examples.fraud_model.data import generate
 
         catalog, name = table_selectors.resolve(INPUT_TABLE)
-        if not catalog.exists(name):
+        demo = get_user_model().objects.get(username=USERNAME)
+        if catalog.exists(name):  # the demo's team owns it (a demo loaded before tables had teams too)
+            TableRecord.objects.filter(name=str(name), team__isnull=True).update(team=team)
+        else:
             chunks = (
                 generate(20_000, seed=1000 + i, start_id=i * 20_000).drop(columns=["label"])
                 for i in range(INPUT_ROWS // 20_000)
@@ -106,7 +110,7 @@ class Command(BaseCommand):
             batches = (pa.RecordBatch.from_pandas(chunk, preserve_index=False) for chunk in chunks)
             first = next(batches)
             catalog.create(name, first.schema, itertools.chain([first], batches))
-            table_services.table_record(name=str(name), created_by=get_user_model().objects.get(username=USERNAME))
+            table_services.table_record(name=str(name), created_by=demo, team=team)
         return name
 
     def _user(self, team: Group):
