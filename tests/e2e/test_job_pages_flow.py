@@ -36,10 +36,13 @@ def predict_body(*lines: str) -> str:
 
 
 SLOW = predict_body(IN_BATCHES, "import time", "time.sleep(1)", GOOD_PREDICT)
+# Batch 0 fails after batch 1 (beside it) has succeeded: a failed batch stops the job, and a batch
+# still running then would be stopped with it.
 FAILS_ON_BATCH_0 = predict_body(
     IN_BATCHES,
+    "import time",
     'print("scoring", len(df), "rows from id", df["id"].min())',
-    f'if df["id"].min() == 0: raise ValueError("{EVIL}")',
+    f'if df["id"].min() == 0: time.sleep(3); raise ValueError("{EVIL}")',
     GOOD_PREDICT,
 )
 
