@@ -28,8 +28,25 @@ import pytest  # noqa: E402
 
 django.setup()
 from django.db import connection  # noqa: E402
+from django.db.backends.signals import connection_created  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def _yield_deadlocks_to_workers(sender, connection, **kwargs) -> None:
+    """A transactional test's flush (TRUNCATE of every table) can deadlock with a running worker's
+    reaper: make this process the patient side, so PostgreSQL picks the worker's statement to abort
+    (its task runs again a second later) rather than the test's teardown. Needs a superuser (CI)."""
+    if connection.vendor != "postgresql":
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET deadlock_timeout = '10s'")  # at connect: autocommit, nothing else to undo
+    except Exception:  # noqa: BLE001, S110 - not a superuser: the default stays
+        pass
+
+
+connection_created.connect(_yield_deadlocks_to_workers)
 
 
 # Factories import Django models, so they are imported once Django is set up, in the fixtures.
