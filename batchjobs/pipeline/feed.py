@@ -4,7 +4,6 @@ the commit once the last batch has ended."""
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Count
 
 from batchjobs import dispatch, selectors, transitions
 from batchjobs.choices import BatchStatus, JobStatus
@@ -56,10 +55,10 @@ def stop_at_failure(job: BatchJob, failed: list) -> bool:
     """Fail the job at its first batch that failed for good: batches not yet running never run,
     running ones are stopped (their workers see the job ended at their next heartbeat), and the
     batches that succeeded keep their parts for "Retry failed batches"."""
-    counts = dict(job.batches.values("status").annotate(n=Count("id")).values_list("status", "n"))
-    running = counts.get(BatchStatus.RUNNING, 0)
-    waiting = counts.get(BatchStatus.PENDING, 0) + counts.get(BatchStatus.QUEUED, 0)
-    done = counts.get(BatchStatus.SUCCEEDED, 0)
+    counts = selectors.batch_counts(job)
+    running = counts[BatchStatus.RUNNING]
+    waiting = counts[BatchStatus.PENDING] + counts[BatchStatus.QUEUED]
+    done = counts[BatchStatus.SUCCEEDED]
     message, detail = failure_message(job, failed)
     transitions.batches_stop_running(job.pk, error="Stopped: another batch of the job failed.")
     stopped = [f"{running:,} running {_batches(running)} stopped"] if running else []
