@@ -8,6 +8,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from builds.models import BatchConfig, Build, InstanceType, MLModel
+from mlplatform.sdk.schema import arrow_type, arrow_type_name
 
 
 def user_teams(user: AbstractBaseUser) -> QuerySet[Group]:
@@ -67,3 +68,16 @@ def latest_batch_config(*, build: Build) -> BatchConfig | None:
 
 def instance_type_list() -> QuerySet[InstanceType]:
     return InstanceType.objects.filter(is_active=True)
+
+
+def schema_rows(*, build: Build) -> list[dict]:
+    """The build's schema as a page lists it: each column with the type its author wrote, and for a
+    prediction the Arrow type its output column gets."""
+    schema = build.schema or {"features": [], "predictions": []}
+    features = [{"name": f["name"], "type": f["type"], "role": "feature"} for f in schema["features"]]
+    predictions = []
+    for p in schema["predictions"]:
+        alias = arrow_type_name(p["type"])
+        stored = str(arrow_type(alias)) if alias else ""
+        predictions.append({"name": p["name"], "type": p["type"], "role": "prediction", "stored_as": stored})
+    return features + predictions

@@ -103,7 +103,7 @@ def _verify(build: Build, log: _Log) -> bool:
                 sample = process.input_dir / f"sample{local.sample.suffix}"
                 shutil.copyfile(local.sample, sample)
                 sample = process.hand_over(sample)
-            verify = {"op": "verify", "sample": sample}
+            verify = {"op": "verify", "sample": sample, "max_row_bytes": settings.MAX_ROW_BYTES}
             result = _step(process, log, verify, failure="predict() on sample rows")
             if result is None:
                 return False

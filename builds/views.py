@@ -88,6 +88,7 @@ def build_detail(request: HttpRequest, build_id) -> HttpResponse:
         "build": build,
         "model": build.model,
         "config": selectors.latest_batch_config(build=build),
+        "schema_rows": selectors.schema_rows(build=build),
         "polling": build.status in BuildStatus.ACTIVE,
     }
     if request.htmx and request.htmx.target == "build-status":

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from batchjobs.models import Batch, BatchJob
 from batchjobs.pipeline import inputs, staging
-from mlplatform.sdk import TYPES
+from mlplatform.sdk.schema import arrow_type, arrow_type_name
 from mlplatform.warehouse import Part, WarehouseError
 from tables import selectors as table_selectors
 
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 def output_schema(input_schema: pa.Schema, job: BatchJob) -> pa.Schema:
     """The input's columns (without the ordinal), then the build's predictions."""
-    predictions = [pa.field(p["name"], pa.type_for_alias(TYPES[p["type"]])) for p in job.build.schema["predictions"]]
+    predictions = [pa.field(p["name"], arrow_type(arrow_type_name(p["type"]))) for p in job.build.schema["predictions"]]
     return pa.schema([f for f in input_schema if f.name != staging.ORDINAL] + predictions)
 
 

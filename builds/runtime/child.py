@@ -99,7 +99,9 @@ def _limit(args) -> None:
 def _load(message: dict) -> dict:
     global _model, _schema
     from mlplatform.sdk import ModelSchema, check_schema
+    from mlplatform.sdk.contract import platform_process
 
+    platform_process()  # this process checks every predict() call itself: the model's own checks stay off
     _adopt(message)
     _set_name(b"mlp-model")
     if message["kind"] == "source":
@@ -137,6 +139,7 @@ def _verify(message: dict) -> dict:
     import pandas as pd
 
     from mlplatform.sdk import check_model
+    from mlplatform.sdk.contract import MAX_ROW_BYTES
 
     model, _ = _require_model()
     sample_path = message.get("sample")
@@ -145,7 +148,8 @@ def _verify(message: dict) -> dict:
         sample = pd.read_csv(sample_path).head(20)
     elif sample_path:
         sample = pd.read_parquet(sample_path).head(20)
-    report = check_model(model, sample, call=_quietly(model.predict))
+    limit = message.get("max_row_bytes", MAX_ROW_BYTES)
+    report = check_model(model, sample, call=_quietly(model.predict), max_row_bytes=limit)
     return {"rows": report.rows, "notes": report.notes}
 
 
@@ -156,8 +160,7 @@ def _predict(message: dict) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlplatform.sdk import ContractError, check_output
-    from mlplatform.sdk.contract import check_row_order
+    from mlplatform.sdk import check_predict
 
     model, schema = _require_model()
     if message["input"].endswith(".arrow"):
@@ -177,19 +180,17 @@ def _predict(message: dict) -> dict:
     started = time.perf_counter()
     output = model.predict(frame.copy(deep=False))  # copy-on-write (pandas 3): the model cannot change ours
     seconds = time.perf_counter() - started
-    predictions, notes = check_output(frame, output, schema, max_row_bytes=message.get("max_row_bytes"))
-    if not schema.deterministic:
-        notes.append("the row-order check was skipped: the schema says the model is not deterministic")
-    elif len(frame) > 1:
-        check_row_order(model, frame, predictions, schema, seed=first, call=_quietly(model.predict))
-    result = pa.Table.from_pandas(predictions.reset_index(drop=True), preserve_index=False)
-    types = message.get("types") or {}
-    for name, type_name in types.items():
-        try:
-            column = result.column(name).cast(pa.type_for_alias(type_name))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-            raise ContractError(f"the prediction column {name!r} cannot be stored as {type_name}: {exc}") from None
-        result = result.set_column(result.schema.get_field_index(name), name, column)
+    # Each prediction column in the Arrow type of the build's verified schema (the output table's).
+    result, notes = check_predict(
+        model,
+        frame,
+        output,
+        schema,
+        call=_quietly(model.predict),
+        max_row_bytes=message.get("max_row_bytes"),
+        types=message.get("types") or None,
+        seed=first,
+    )
     if message.get("format", "arrow") == "arrow":  # a batch job's: the worker joins them with the rows it read
         with pa.OSFile(message["output"], "wb") as sink, pa.ipc.new_file(sink, result.schema) as writer:
             writer.write_table(result)

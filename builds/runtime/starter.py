@@ -20,7 +20,7 @@ from builds.runtime import artifacts
 from builds.runtime.child import THREAD_VARIABLES
 from builds.runtime.process import Limits, ModelProcess, Reply, child_environment
 from builds.runtime.sandbox import Sandbox, SandboxUnavailable, bwrap_path, bwrap_refusal, sandbox_for
-from mlplatform.sdk import TYPES
+from mlplatform.sdk.schema import arrow_type_name
 
 MIN_MEMORY_MB = 256
 # Variables that libraries a spare has already imported read when they are imported: a config that
@@ -58,8 +58,9 @@ def verification_resources() -> Resources:
 
 
 def prediction_types(build: Build) -> dict[str, str]:
-    """The Arrow type of each prediction column, from the build's verified schema."""
-    return {p["name"]: TYPES[p["type"]] for p in build.schema["predictions"]}
+    """The Arrow type (its name) of each prediction column, from the build's verified schema, whose
+    type names are the author's (aliases too: see mlplatform.sdk.schema)."""
+    return {p["name"]: arrow_type_name(p["type"]) for p in build.schema["predictions"]}
 
 
 def model_sandbox(*, allow_network: bool = False) -> Sandbox | None:

@@ -4,12 +4,21 @@ from mlplatform.sdk import Feature, Prediction, ModelSchema, Model
 """
 
 from mlplatform.sdk.client import ApiError, BatchJobFailed, BatchPredictor, invoke_batch_predict_model
-from mlplatform.sdk.contract import ContractError, check_model, check_output, check_schema, sample_frame
+from mlplatform.sdk.contract import (
+    ContractError,
+    check_model,
+    check_output,
+    check_predict,
+    check_schema,
+    local_checks_off,
+    sample_frame,
+)
 from mlplatform.sdk.model import Model
-from mlplatform.sdk.schema import TYPES, Feature, ModelSchema, Prediction
+from mlplatform.sdk.schema import TYPE_NAMES, TYPES, Feature, ModelSchema, Prediction
 
 __all__ = [
     "TYPES",
+    "TYPE_NAMES",
     "ApiError",
     "BatchJobFailed",
     "BatchPredictor",
@@ -21,6 +30,8 @@ __all__ = [
     "Prediction",
     "check_model",
     "check_output",
+    "check_predict",
     "check_schema",
+    "local_checks_off",
     "sample_frame",
 ]

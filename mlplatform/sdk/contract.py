@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from mlplatform.sdk.schema import TYPES, ModelSchema
+from mlplatform.sdk.schema import ModelSchema, accepted_type_names, arrow_type, arrow_type_name
+
+# The platform's default largest prediction row (its MAX_ROW_BYTES setting), for local checks.
+MAX_ROW_BYTES = 100 * 1024 * 1024
 
 NAME_RULE = "lowercase letters, digits and underscores, starting with a letter or underscore, at most 63 characters"
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}", re.ASCII)
@@ -21,6 +28,33 @@ _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}", re.ASCII)
 
 class ContractError(Exception):
     """The model broke the batch contract; the message names the rule."""
+
+
+# predict() of a Model subclass checks the contract itself (mlplatform.sdk.model) unless the
+# platform checks it: in its model processes (the whole process) and within check_model (a context).
+_in_platform_process = False
+_local_checks: ContextVar[bool] = ContextVar("mlplatform_local_checks", default=True)
+
+
+def platform_process() -> None:
+    """This process is the platform's model process: it checks every batch itself, so predict()
+    never checks again."""
+    global _in_platform_process
+    _in_platform_process = True
+
+
+def local_checks_enabled() -> bool:
+    return not _in_platform_process and _local_checks.get()
+
+
+@contextmanager
+def local_checks_off() -> Iterator[None]:
+    """predict() calls made in this block (in this thread) run without their own checks."""
+    token = _local_checks.set(False)
+    try:
+        yield
+    finally:
+        _local_checks.reset(token)
 
 
 def check_schema(schema: object) -> list[str]:
@@ -34,8 +68,12 @@ def check_schema(schema: object) -> list[str]:
             name = column.name
             if not isinstance(name, str) or not _NAME.fullmatch(name):
                 errors.append(f"{kind} name {name!r} breaks the naming rule: {NAME_RULE}")
-            if column.type not in TYPES:
-                errors.append(f"{kind} {name!r} has type {column.type!r}; the types are: {', '.join(TYPES)}")
+            # A feature's type is only shown (input tables hold any type); a prediction's shapes the output.
+            if kind == "prediction" and arrow_type_name(column.type) is None:
+                errors.append(
+                    f"prediction {name!r} has type {column.type!r}, which the platform does not know; "
+                    f"the accepted types (any case) are: {accepted_type_names()}"
+                )
             if name in seen:
                 errors.append(f"{kind} name {name!r} is used twice: names must be unique")
             seen.add(name)
@@ -47,22 +85,46 @@ def check_schema(schema: object) -> list[str]:
     return errors
 
 
+def _sample_values(type_name: object, n: int):
+    """n plausible values of a feature's type; None for a type the platform has no name for."""
+    alias = arrow_type_name(type_name)
+    if alias is None:
+        return None
+    kind = arrow_type(alias)
+    if pa.types.is_integer(kind):
+        return np.arange(n, dtype=kind.to_pandas_dtype())
+    if pa.types.is_floating(kind):
+        return np.linspace(1.0, 100.0, n).astype(kind.to_pandas_dtype())
+    if pa.types.is_string(kind):
+        return pd.array([f"value_{i}" for i in range(n)], dtype="str")
+    if pa.types.is_boolean(kind):
+        return np.arange(n) % 2 == 0
+    if pa.types.is_date(kind):
+        return [d.date() for d in pd.date_range("2024-01-01", periods=n, freq="D")]
+    return pd.date_range("2024-01-01", periods=n, freq="h", tz=kind.tz)
+
+
 def sample_frame(schema: ModelSchema, rows: int = 5) -> pd.DataFrame:
-    """A few plausible rows built from the schema's features, for a first predict() call."""
-    values = {
-        "int": lambda n: np.arange(n, dtype="int64"),
-        "float": lambda n: np.linspace(1.0, 100.0, n),
-        "str": lambda n: pd.array([f"value_{i}" for i in range(n)], dtype="str"),
-        "bool": lambda n: np.arange(n) % 2 == 0,
-        "datetime": lambda n: pd.date_range("2024-01-01", periods=n, freq="h"),
-    }
-    return pd.DataFrame({f.name: values[f.type](rows) for f in schema.features})
+    """A few plausible rows built from the schema's features, for a first predict() call. A feature
+    whose type has no name here (a list, a struct, a decimal) gets numbers: see unsampled_features."""
+    columns = {}
+    for f in schema.features:
+        values = _sample_values(f.type, rows)
+        columns[f.name] = np.linspace(1.0, 100.0, rows) if values is None else values
+    return pd.DataFrame(columns)
+
+
+def unsampled_features(schema: ModelSchema) -> list[str]:
+    """The features sample_frame cannot make values of their type for."""
+    return [f.name for f in schema.features if arrow_type_name(f.type) is None]
 
 
 def _row_bytes(df: pd.DataFrame) -> np.ndarray:
     sizes = np.zeros(len(df), dtype="int64")
     for _, column in df.items():
-        if column.dtype == object or isinstance(column.dtype, pd.StringDtype):
+        if isinstance(column.dtype, pd.StringDtype):  # vectorised: a frame of a million rows is common
+            sizes += column.str.len().to_numpy(dtype="int64", na_value=0)
+        elif column.dtype == object:
             sizes += column.map(lambda v: len(v) if isinstance(v, (str, bytes)) else sys.getsizeof(v)).to_numpy(
                 dtype="int64", na_value=0
             )
@@ -157,6 +219,47 @@ def check_row_order(
             )
 
 
+def predictions_table(predictions: pd.DataFrame, schema: ModelSchema, types: dict[str, str] | None = None) -> pa.Table:
+    """check_output's predictions as Arrow, each column of its declared type (`types`: name →
+    Arrow type name, by default the schema's): what the output table gets. Raises ContractError
+    naming the column when its values cannot be stored as that type."""
+    declared = {p.name: p.type for p in schema.predictions}
+    arrays = []
+    for name in schema.prediction_names:
+        target = arrow_type((types or {}).get(name) or arrow_type_name(declared[name]))
+        try:
+            array = pa.array(predictions[name], from_pandas=True)
+            arrays.append(array if array.type.equals(target) else array.cast(target))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+            raise ContractError(
+                f"the prediction column {name!r} cannot be stored as its declared type "
+                f"{declared[name]!r} ({target}): {exc}"
+            ) from None
+    return pa.Table.from_arrays(arrays, names=schema.prediction_names)
+
+
+def check_predict(
+    model: object,
+    batch: pd.DataFrame,
+    output: object,
+    schema: ModelSchema,
+    *,
+    call,
+    max_row_bytes: int | None = MAX_ROW_BYTES,
+    types: dict[str, str] | None = None,
+    seed: int = 0,
+) -> tuple[pa.Table, list[str]]:
+    """Every check of one predict() call on `batch` that gave `output`, as the platform makes them
+    on each batch (check_output, the row-order check, the declared types): the predictions as
+    Arrow (see predictions_table), and notes. `call` calls the model's predict() unchecked."""
+    predictions, notes = check_output(batch, output, schema, max_row_bytes=max_row_bytes)
+    if not schema.deterministic:
+        notes.append("the row-order check was skipped: the schema says the model is not deterministic")
+    elif len(batch) > 1:
+        check_row_order(model, batch, predictions, schema, seed=seed, call=call)
+    return predictions_table(predictions, schema, types), notes
+
+
 @dataclass
 class CheckReport:
     schema: ModelSchema
@@ -164,21 +267,27 @@ class CheckReport:
     notes: list[str] = field(default_factory=list)
 
 
-def check_model(model: object, sample: pd.DataFrame | None = None, *, call=None) -> CheckReport:
+def check_model(
+    model: object, sample: pd.DataFrame | None = None, *, call=None, max_row_bytes: int | None = MAX_ROW_BYTES
+) -> CheckReport:
     """What the platform does when it verifies a build: schema rules, then one predict()."""
     schema = model.schema()
     errors = check_schema(schema)
     if errors:
         raise ContractError("; ".join(errors))
+    notes = []
     if sample is None:
         sample = sample_frame(schema)
+        unsampled = unsampled_features(schema)
+        if unsampled:
+            notes.append(
+                f"the sample rows hold numbers for {', '.join(map(repr, unsampled))}, whose type the platform "
+                "makes no values of: put a sample file (sample.csv or sample.parquet) in the artifact"
+            )
     missing = [name for name in schema.feature_names if name not in sample.columns]
     if missing:
         raise ContractError(f"the sample rows lack the feature column(s) {', '.join(map(repr, missing))}")
-    output = model.predict(sample.copy())
-    predictions, notes = check_output(sample, output, schema)
-    if schema.deterministic:
-        check_row_order(model, sample, predictions, schema, call=call)
-    else:
-        notes.append("the row-order check was skipped: the schema says the model is not deterministic")
-    return CheckReport(schema=schema, rows=len(sample), notes=notes)
+    with local_checks_off():  # checked here, once
+        output = model.predict(sample.copy())
+        _, more = check_predict(model, sample, output, schema, call=call or model.predict, max_row_bytes=max_row_bytes)
+    return CheckReport(schema=schema, rows=len(sample), notes=notes + more)

@@ -1,10 +1,20 @@
-"""What a model says it reads and writes: features in, predictions out."""
+"""What a model says it reads and writes: features in, predictions out.
+
+A column's type is a name the author writes: the platform's own (int, float, str, bool, datetime)
+or an alias from a warehouse (varchar, bigint, double, …) or from pandas and numpy (string, int64,
+float32, object, …), in any case. The schema keeps the name as written; only a prediction's type
+matters: it is the Arrow type of its column in the output table. A feature's type is only shown
+(input tables may hold types no name here stands for: lists, structs, decimals).
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-# Column types a schema may name, with the Arrow type each stands for.
+import pyarrow as pa
+
+# The platform's own type names, with the Arrow type each stands for.
 TYPES: dict[str, str] = {
     "int": "int64",
     "float": "double",
@@ -13,6 +23,75 @@ TYPES: dict[str, str] = {
     "datetime": "timestamp[us]",
 }
 
+# Other names for them, as warehouses (SQL, Trino, Spark, PostgreSQL) and pandas/numpy spell them;
+# each with the Arrow type that holds its values faithfully (SQL's integer is 32 bits, real 32).
+ALIASES: dict[str, str] = {
+    # whole numbers
+    "bigint": "int64",
+    "long": "int64",
+    "int64": "int64",
+    "integer": "int32",
+    "int32": "int32",
+    "smallint": "int16",
+    "short": "int16",
+    "int16": "int16",
+    "tinyint": "int8",
+    "int8": "int8",
+    # real numbers
+    "double": "double",
+    "double precision": "double",
+    "float64": "double",
+    "real": "float32",
+    "float32": "float32",
+    # text
+    "varchar": "string",
+    "char": "string",
+    "text": "string",
+    "string": "string",
+    "object": "string",
+    # truth values
+    "boolean": "bool",
+    # time
+    "timestamp": "timestamp[us]",
+    "timestamp without time zone": "timestamp[us]",
+    "datetime64": "timestamp[us]",
+    "datetime64[ns]": "timestamp[us]",
+    "datetime64[us]": "timestamp[us]",
+    "timestamptz": "timestamp[us, tz=UTC]",
+    "timestamp with time zone": "timestamp[us, tz=UTC]",
+    "date": "date32",
+}
+
+# Every accepted name (lowercase), with its Arrow type.
+TYPE_NAMES: dict[str, str] = TYPES | ALIASES
+
+# varchar(255), character varying(10), char(1): the length says nothing Arrow keeps.
+_LENGTH = re.compile(r"^(varchar|char|character|character varying|nvarchar)\s*\(\s*\d+\s*\)$")
+
+
+def type_key(name: object) -> str:
+    """A type name as looked up: lowercase, spaces collapsed, a text length dropped."""
+    key = " ".join(str(name).lower().split())
+    return "varchar" if _LENGTH.match(key) or key == "character varying" else key
+
+
+def arrow_type_name(name: object) -> str | None:
+    """The Arrow type (as pyarrow.type_for_alias reads it) a type name stands for; None when the
+    name is not one the platform knows."""
+    return TYPE_NAMES.get(type_key(name)) if isinstance(name, str) else None
+
+
+def arrow_type(alias: str) -> pa.DataType:
+    """The Arrow type for an Arrow type name of TYPE_NAMES (also the zoned timestamp, which
+    pyarrow.type_for_alias does not read)."""
+    zoned = re.fullmatch(r"timestamp\[(\w+), tz=([^\]]+)\]", alias)
+    return pa.timestamp(zoned[1], tz=zoned[2]) if zoned else pa.type_for_alias(alias)
+
+
+def accepted_type_names() -> str:
+    """The accepted names, for a message: the platform's own first, then the aliases."""
+    return ", ".join([*TYPES, *ALIASES, "varchar(n)"])
+
 
 @dataclass(frozen=True)
 class Feature:
@@ -20,7 +99,8 @@ class Feature:
     type: str = "float"
 
     def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "type": self.type}
+        # Shown only: any name the author wrote, kept as text.
+        return {"name": self.name, "type": self.type if isinstance(self.type, str) else str(self.type)}
 
 
 @dataclass(frozen=True)
@@ -30,6 +110,11 @@ class Prediction:
 
     def to_dict(self) -> dict[str, str]:
         return {"name": self.name, "type": self.type}
+
+    @property
+    def arrow_type(self) -> str | None:
+        """Its column's Arrow type in the output table (None for a type name the platform refuses)."""
+        return arrow_type_name(self.type)
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,7 @@ def test_a_model_declared_not_deterministic_skips_the_row_order_check_and_the_pa
     [
         ('return pd.DataFrame({"score": df["amount"]}).iloc[:-1]', "predict() returned 999 rows for a batch of 1000"),
         ('return pd.DataFrame({"other": df["amount"]})', "lacks the prediction column 'score'"),
-        ('return pd.DataFrame({"score": ["text"] * len(df)})', "'score' cannot be stored as double"),
+        ('return pd.DataFrame({"score": ["text"] * len(df)})', "'score' cannot be stored as its declared type 'float'"),
         ("import sys; sys.exit(4)", "the model called sys.exit(4)"),
     ],
 )

@@ -28,7 +28,10 @@ def test_a_good_schema_has_no_errors():
         (ModelSchema([Feature("amount")], []), "at least one prediction is required"),
         (ModelSchema([Feature("x"), Feature("x")], [Prediction("p")]), "'x' is used twice"),
         (ModelSchema([Feature("x")], [Prediction("x")]), "'x' is both a feature and a prediction"),
-        (ModelSchema([Feature("x", "float32")], [Prediction("p")]), "has type 'float32'"),
+        (
+            ModelSchema([Feature("x")], [Prediction("p", "float128")]),
+            "prediction 'p' has type 'float128', which the platform does not know; the accepted types",
+        ),
         ({"features": []}, "must return a mlplatform.sdk.ModelSchema, not dict"),
     ],
 )
