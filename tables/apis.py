@@ -40,8 +40,18 @@ class ColumnSerializer(serializers.Serializer):
     type = serializers.CharField()
 
 
+class MadeBySerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    model_id = serializers.CharField()
+    build_id = serializers.UUIDField()
+
+
 class TableDetailSerializer(TableSerializer):
     columns = ColumnSerializer(many=True)
+    made_by = MadeBySerializer(allow_null=True, help_text="the job whose output the table is; null otherwise")
+    created_by = serializers.CharField(
+        allow_null=True, help_text="who uploaded the table or triggered the job that made it; null otherwise"
+    )
 
 
 class TableUploadSerializer(serializers.Serializer):
