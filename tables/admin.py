@@ -5,7 +5,8 @@ from tables.models import TableRecord
 
 @admin.register(TableRecord)
 class TableRecordAdmin(admin.ModelAdmin):
-    list_display = ["name", "team", "created_by", "created_at"]
+    list_display = ["name", "team", "created_by", "job", "created_at"]
+    raw_id_fields = ["job"]
     list_filter = ["team"]
     search_fields = ["name"]
     readonly_fields = ["created_at"]

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from django.core.exceptions import ValidationError
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotAcceptable
 from rest_framework.generics import GenericAPIView
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from mlplatform.warehouse import CatalogNotFoundError
-from tables import selectors, services
+from tables import downloads, selectors, services
 
 
 def _error(status_code: int, field: str, message: str) -> Response:
@@ -33,8 +40,18 @@ class ColumnSerializer(serializers.Serializer):
     type = serializers.CharField()
 
 
+class MadeBySerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    model_id = serializers.CharField()
+    build_id = serializers.UUIDField()
+
+
 class TableDetailSerializer(TableSerializer):
     columns = ColumnSerializer(many=True)
+    made_by = MadeBySerializer(allow_null=True, help_text="the job whose output the table is; null otherwise")
+    created_by = serializers.CharField(
+        allow_null=True, help_text="who uploaded the table or triggered the job that made it; null otherwise"
+    )
 
 
 class TableUploadSerializer(serializers.Serializer):
@@ -126,3 +143,38 @@ class TableRowsApi(GenericAPIView):
         except selectors.TableMissing as exc:
             return _error(status.HTTP_404_NOT_FOUND, "name", str(exc))
         return Response(TableRowsSerializer({"name": name, "columns": columns, "rows": rows}).data)
+
+
+class FileDownloadNegotiation(DefaultContentNegotiation):
+    """For a download, ?format= names the file (csv, parquet), not one of DRF's renderers; and a
+    client that asks for the file's type (Accept: text/csv) is answered too. Renderers only render
+    errors: JSON, or the browsable page for a browser."""
+
+    settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except NotAcceptable:
+            return renderers[0], renderers[0].media_type
+
+
+class TableDownloadApi(APIView):
+    content_negotiation_class = FileDownloadNegotiation
+
+    @extend_schema(
+        operation_id="v1_tables_download",
+        parameters=[
+            OpenApiParameter("format", str, enum=list(downloads.FORMATS), description="csv (the default) or parquet"),
+            OpenApiParameter("limit", int, description="only the first rows, at least 1; every row when left out"),
+        ],
+        responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request, name: str) -> StreamingHttpResponse | Response:
+        """The whole table (or its first `limit` rows) as a CSV or Parquet file, streamed."""
+        wanted = downloads.download_request(request.query_params)
+        try:
+            download = downloads.table_download(name, user=request.user, request=wanted)
+        except selectors.TableMissing as exc:
+            return _error(status.HTTP_404_NOT_FOUND, "name", str(exc))
+        return downloads.streaming_response(download)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -137,11 +138,30 @@ def _rows(catalog: Catalog, name: TableName) -> int | None:
         return None
 
 
+@dataclass(frozen=True)
+class MadeBy:
+    """The job whose output a table is, and the model and build that job ran."""
+
+    job_id: UUID
+    model_id: str
+    build_id: UUID
+
+    @property
+    def short_job_id(self) -> str:
+        return str(self.job_id)[:8]
+
+    @property
+    def short_build_id(self) -> str:
+        return str(self.build_id)[:8]
+
+
 @dataclass
 class TableDetail:
     name: TableName
     columns: list[Column]
     rows: int
+    made_by: MadeBy | None = None  # a job's output
+    created_by: str | None = None  # the username of whoever uploaded it, or triggered the job
 
 
 def table_get(text: str, *, user) -> TableDetail:
@@ -149,9 +169,21 @@ def table_get(text: str, *, user) -> TableDetail:
     if not may_read(user, name):
         raise TableMissing(missing(name))
     try:
-        return TableDetail(name=name, columns=catalog.columns(name), rows=catalog.row_count(name))
+        detail = TableDetail(name=name, columns=catalog.columns(name), rows=catalog.row_count(name))
     except TableNotFoundError as exc:
         raise TableMissing(sentence(exc)) from None
+    detail.made_by, detail.created_by = lineage(name)
+    return detail
+
+
+def lineage(name: TableName) -> tuple[MadeBy | None, str | None]:
+    """Which job made the table (None for an upload, or a table the platform did not make), and who."""
+    record = TableRecord.objects.filter(name=str(name)).select_related("job__model", "created_by").first()
+    if record is None:
+        return None, None
+    job = record.job
+    made_by = MadeBy(job_id=job.pk, model_id=job.model.model_id, build_id=job.build_id) if job else None
+    return made_by, record.created_by.get_username() if record.created_by else None
 
 
 def table_preview(text: str, *, user, limit: int = PREVIEW_ROWS) -> tuple[list[str], list[list]]:

@@ -160,9 +160,12 @@ def table_drop(*, name: str, confirmation: str, user) -> TableName:
     return table
 
 
-def table_record(*, name: str, created_by=None, team=None) -> TableRecord:
-    """Record who made a table here and the team it belongs to (a job's output: the model's team)."""
-    record, _ = TableRecord.objects.update_or_create(name=name, defaults={"created_by": created_by, "team": team})
+def table_record(*, name: str, created_by=None, team=None, job=None) -> TableRecord:
+    """Record who made a table here and the team it belongs to; a job's output: the job that made it,
+    and its model's team."""
+    record, _ = TableRecord.objects.update_or_create(
+        name=name, defaults={"created_by": created_by, "team": team, "job": job}
+    )
     return record
 
 

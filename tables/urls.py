@@ -10,4 +10,5 @@ urlpatterns = [
     path("tables/check-name/", views.table_check_name, name="check-name"),
     path("tables/<str:name>/", views.table_detail, name="detail"),
     path("tables/<str:name>/drop/", views.table_drop, name="drop"),
+    path("tables/<str:name>/download/", views.table_download, name="download"),
 ]

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from mlplatform.forms import add_service_errors
 from mlplatform.warehouse import CatalogNotFoundError, WarehouseError
-from tables import selectors, services
+from tables import downloads, selectors, services
 from tables.forms import TableDropForm, TableUploadForm
 
 
@@ -66,6 +66,22 @@ def table_detail(request: HttpRequest, name: str) -> HttpResponse:
         "preview_limit": selectors.PREVIEW_ROWS,
     }
     return render(request, "tables/table_detail.html", context)
+
+
+@require_http_methods(["GET"])
+@warehouse_errors
+def table_download(request: HttpRequest, name: str) -> HttpResponse:
+    """The table as a CSV or Parquet file (?format=csv|parquet), streamed."""
+    try:
+        wanted = downloads.download_request(request.GET)
+    except ValidationError as exc:
+        message = " ".join(m for messages in exc.message_dict.values() for m in messages)
+        return render(request, "400.html", {"message": message, "title": "Bad download request"}, status=400)
+    try:
+        download = downloads.table_download(name, user=request.user, request=wanted)
+    except (ValidationError, selectors.TableMissing):
+        raise Http404("No such table.") from None
+    return downloads.streaming_response(download)
 
 
 @require_http_methods(["GET", "POST"])

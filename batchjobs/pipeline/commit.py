@@ -65,7 +65,7 @@ def job_commit(job_id) -> bool:
         )
         return True
     # Recorded before the job says succeeded, so whoever sees the success may also drop the table.
-    table_services.table_record(name=job.output_table, created_by=job.requested_by, team=job.model.team)
+    table_services.table_record(name=job.output_table, created_by=job.requested_by, team=job.model.team, job=job)
     if not finish(
         job_id, JobStatus.SUCCEEDED, output_rows=rows, message=f"{rows:,} rows predicted into {job.output_table}."
     ):
