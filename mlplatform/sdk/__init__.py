@@ -3,7 +3,16 @@
 from mlplatform.sdk import Feature, Prediction, ModelSchema, Model
 """
 
-from mlplatform.sdk.client import ApiError, BatchJobFailed, BatchPredictor, invoke_batch_predict_model
+from mlplatform.sdk.client import (
+    ApiError,
+    BatchJobFailed,
+    BatchPredictionError,
+    BatchPredictor,
+    OutputRowCountMismatch,
+    OutputTableNotDropped,
+    PredictorConfig,
+    invoke_batch_predict_model,
+)
 from mlplatform.sdk.contract import ContractError, check_model, check_output, check_schema, sample_frame
 from mlplatform.sdk.model import Model
 from mlplatform.sdk.schema import TYPES, Feature, ModelSchema, Prediction
@@ -12,7 +21,11 @@ __all__ = [
     "TYPES",
     "ApiError",
     "BatchJobFailed",
+    "BatchPredictionError",
     "BatchPredictor",
+    "OutputRowCountMismatch",
+    "OutputTableNotDropped",
+    "PredictorConfig",
     "invoke_batch_predict_model",
     "ContractError",
     "Feature",
