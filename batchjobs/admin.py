@@ -47,7 +47,9 @@ class BatchJobAdmin(ReadOnlyAdmin):
 @admin.register(JobEvent)
 class JobEventAdmin(ReadOnlyAdmin):
     list_display = [
-        "evid",
+        "evid",  # its label: "402 started"
+        "src",
+        "uuid",
         "job_id",
         "model_id",
         "build_id",
@@ -56,6 +58,6 @@ class JobEventAdmin(ReadOnlyAdmin):
         "job_type",
         "date_created",
     ]
-    list_filter = ["evid", "job_type", "model_id"]
-    search_fields = ["job__id", "model_id", "endpoint_name", "error"]
+    list_filter = ["evid", "src", "job_type", "model_id"]
+    search_fields = ["uuid", "job__id", "model_id", "endpoint_name", "error"]
     date_hierarchy = "date_created"

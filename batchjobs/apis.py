@@ -237,11 +237,15 @@ class BatchJobLogsApi(GenericAPIView):
 
 class EventSerializer(serializers.ModelSerializer):
     job_id = serializers.UUIDField()
+    evid_name = serializers.CharField(read_only=True, help_text="the event's word: started, succeeded or failed")
 
     class Meta:
         model = JobEvent
         fields = [
             "evid",
+            "evid_name",
+            "src",
+            "uuid",
             "job_id",
             "model_id",
             "build_id",

@@ -37,6 +37,12 @@ BatchStatus.TERMINAL = (BatchStatus.SUCCEEDED, BatchStatus.FAILED, BatchStatus.C
 
 
 class EventId(models.IntegerChoices):
-    SUCCESS = 400, "400 job success"
-    FAILURE = 401, "401 job failure"
-    START = 402, "402 job start"
+    """The numbers the platform's users already query; the label is how a number is shown (with its word)."""
+
+    SUCCESS = 400, "400 succeeded"
+    FAILURE = 401, "401 failed"
+    START = 402, "402 started"
+
+
+# The word shown next to each number ("402 started"), and under `evid_name` in the API.
+EventId.WORDS = {EventId.SUCCESS: "succeeded", EventId.FAILURE: "failed", EventId.START: "started"}

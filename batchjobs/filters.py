@@ -137,14 +137,29 @@ class ModelJobsFilter(BoardFilter):
     model = None
 
 
+class IntegerFilter(filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
 class EventFilter(filters.FilterSet):
     """The events' filters, under the same names on the page and in the API."""
 
     evid = filters.ChoiceFilter(
         label="Event",
-        choices=[(EventId.START, "402 start"), (EventId.SUCCESS, "400 success"), (EventId.FAILURE, "401 failure")],
+        choices=[(e, e.label) for e in (EventId.START, EventId.SUCCESS, EventId.FAILURE)],
         empty_label="All",
-        error_messages={"invalid_choice": "evid must be 400 (success), 401 (failure) or 402 (start)."},
+        error_messages={"invalid_choice": "evid must be 400 (succeeded), 401 (failed) or 402 (started)."},
+    )
+    src = IntegerFilter(
+        label="Source",
+        min_value=0,
+        max_value=32767,
+        help_text="the event source number (this platform's events: the EVENTS_SOURCE setting)",
+        error_messages={
+            "invalid": "src must be an event source number (a whole number).",
+            "min_value": "src must be an event source number from 0 to 32767.",
+            "max_value": "src must be an event source number from 0 to 32767.",
+        },
     )
     model_id = filters.CharFilter(label="Model", max_length=63)
     job_id = filters.UUIDFilter(

@@ -128,10 +128,17 @@ class BatchAttempt(models.Model):
         return f"attempt {self.number} of {self.batch}"
 
 
+def events_source() -> int:
+    """The `src` of the events recorded here (the EVENTS_SOURCE setting)."""
+    return settings.EVENTS_SOURCE
+
+
 class JobEvent(models.Model):
     """A record of a job's life, with the fields the platform's users already query."""
 
     evid = models.PositiveSmallIntegerField(choices=EventId, db_index=True)
+    src = models.PositiveSmallIntegerField(default=events_source, db_index=True)
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="events")
     model_id = models.CharField(max_length=63, db_index=True)
     build_id = models.UUIDField()
@@ -145,7 +152,12 @@ class JobEvent(models.Model):
         ordering = ["-date_created", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.evid} {self.job_id}"
+        return f"{self.evid} {self.evid_name} {self.job_id}"
+
+    @property
+    def evid_name(self) -> str:
+        """The word shown next to the number: started, succeeded, failed."""
+        return EventId.WORDS.get(self.evid, "")
 
 
 class QueueLock(models.Model):

@@ -6,6 +6,7 @@ import hashlib
 import time
 import zlib
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -347,14 +348,14 @@ def _back_to(request: HttpRequest, job) -> HttpResponse:
 
 
 def event_list(request: HttpRequest) -> HttpResponse:
-    """Events users query to find a job: 402 start, 400 success, 401 failure."""
+    """Events users query to find a job: 402 started, 400 succeeded, 401 failed."""
     filters = EventFilter(request.GET, selectors.event_list(user=request.user))  # no filter: every event
     form = filters.form
     events = filters.qs if filters.is_valid() else JobEvent.objects.none()
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode()}
+    context = {"form": form, "page": page, "query": query.urlencode(), "events_source": settings.EVENTS_SOURCE}
     if request.htmx and request.htmx.target == "event-table":
         return render(request, "batchjobs/event_list.html#event-table", context)
     return render(request, "batchjobs/event_list.html", context)

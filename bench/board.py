@@ -123,6 +123,8 @@ def insert_rows(model, rows: list[dict]) -> None:
             adapters.append(connection.ops.adapt_datetimefield_value)
         elif isinstance(f, models.UUIDField | models.ForeignKey):
             adapters.append(functools.cache(functools.partial(f.get_db_prep_save, connection=connection)))
+        elif isinstance(f, models.JSONField):  # a batch's source (a list): as JSON text
+            adapters.append(functools.partial(f.get_db_prep_save, connection=connection))
         else:
             adapters.append(None)
     values = [
@@ -303,12 +305,18 @@ def seed(jobs: int, batches_per_job: int) -> Seeded:
 
             event = dict(event_defaults, job_id=job["id"], model_id=config.model.model_id, build_id=config.build_id)
             event |= {"endpoint_name": config.deployment_name, "job_start_time": job_started}
-            event_rows.append(dict(event, evid=EventId.START, date_created=job_started))
+            event_rows.append(dict(event, evid=EventId.START, date_created=job_started, uuid=uuid.uuid4()))
             if status == JobStatus.SUCCEEDED:
-                event_rows.append(dict(event, evid=EventId.SUCCESS, date_created=job["finished_at"]))
+                event_rows.append(dict(event, evid=EventId.SUCCESS, date_created=job["finished_at"], uuid=uuid.uuid4()))
             elif status == JobStatus.FAILED:
                 event_rows.append(
-                    dict(event, evid=EventId.FAILURE, date_created=job["finished_at"], error=job["message"])
+                    dict(
+                        event,
+                        evid=EventId.FAILURE,
+                        date_created=job["finished_at"],
+                        error=job["message"],
+                        uuid=uuid.uuid4(),
+                    )
                 )
 
             if len(batch_rows) >= CHUNK_ROWS:  # in chunks, jobs before their batches: memory stays flat

@@ -20,7 +20,7 @@ def env_str(name: str, default: str) -> str:
     return _raw(name) or default
 
 
-def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+def env_int(name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
     value = _raw(name)
     if value is None:
         return default
@@ -30,6 +30,8 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
         raise ImproperlyConfigured(f"{name}={value!r} is not a whole number") from None
     if number < minimum:
         raise ImproperlyConfigured(f"{name}={value!r} must be at least {minimum}")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name}={value!r} must be at most {maximum}")
     return number
 
 

@@ -171,6 +171,9 @@ STAGING_RETENTION_H = env_int("STAGING_RETENTION_H", 24, minimum=0)
 # A running batch holds a lease, renewed every quarter of it; the reaper takes back expired ones.
 BATCH_LEASE_S = env_int("BATCH_LEASE_S", 60, minimum=2)
 REAPER_INTERVAL_S = env_int("REAPER_INTERVAL_S", 15, minimum=1)
+# The `src` of the job events (402/400/401) recorded here: the event source number users' queries pick
+# this platform's events out by.
+EVENTS_SOURCE = env_int("EVENTS_SOURCE", 97, minimum=0, maximum=32767)
 # Model output, tracebacks and logs are stored up to this many bytes, then "[truncated]".
 LOG_CAP_BYTES = env_int("LOG_CAP_BYTES", 1024 * 1024, minimum=1024)
 # Each predict worker process keeps one spare model process with numpy, pandas, pyarrow and

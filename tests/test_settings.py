@@ -32,6 +32,7 @@ def start_with(**env) -> subprocess.CompletedProcess:
     [
         ("MAX_INPUT_ROWS", "lots", "MAX_INPUT_ROWS='lots' is not a whole number"),
         ("PREDICT_TIMEOUT_S", "0", "PREDICT_TIMEOUT_S='0' must be at least 1"),
+        ("EVENTS_SOURCE", "40000", "EVENTS_SOURCE='40000' must be at most 32767"),
         ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG='maybe' must be one of"),
         ("DATABASE_URL", "mysql://x/y", "DATABASE_URL='mysql://x/y'"),
         ("CELERY_BROKER_URL", "kafka://x", "CELERY_BROKER_URL='kafka://x' must be a URL starting with one of"),

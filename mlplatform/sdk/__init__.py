@@ -3,7 +3,16 @@
 from mlplatform.sdk import Feature, Prediction, ModelSchema, Model
 """
 
-from mlplatform.sdk.client import ApiError, BatchJobFailed, BatchPredictor, invoke_batch_predict_model
+from mlplatform.sdk.client import (
+    ApiError,
+    BatchJobFailed,
+    BatchPredictionError,
+    BatchPredictor,
+    OutputRowCountMismatch,
+    OutputTableNotDropped,
+    PredictorConfig,
+    invoke_batch_predict_model,
+)
 from mlplatform.sdk.contract import (
     ContractError,
     check_model,
@@ -21,7 +30,11 @@ __all__ = [
     "TYPE_NAMES",
     "ApiError",
     "BatchJobFailed",
+    "BatchPredictionError",
     "BatchPredictor",
+    "OutputRowCountMismatch",
+    "OutputTableNotDropped",
+    "PredictorConfig",
     "invoke_batch_predict_model",
     "ContractError",
     "Feature",

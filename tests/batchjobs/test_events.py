@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from batchjobs.models import JobEvent
 from batchjobs.services import job_trigger
 from tests.batchjobs.jobkit import make_input, model_with_config, run_job
 from tests.factories import UserFactory
@@ -32,6 +33,8 @@ def test_the_events_page_lists_and_filters_events_with_the_fields_users_query(we
     page = web.get(reverse("batchjobs:events")).content.decode()
     for column in [
         "evid",
+        "src",
+        "uuid",
         "job_id",
         "model_id",
         "build_id",
@@ -43,6 +46,10 @@ def test_the_events_page_lists_and_filters_events_with_the_fields_users_query(we
     ]:
         assert f"<th>{column}</th>" in page
     assert page.count('class="badge badge-') == 4  # 402 + 400, 402 + 401
+    assert page.count(">402 started</span>") == 2
+    assert page.count(">400 succeeded</span>") == page.count(">401 failed</span>") == 1
+    assert page.count('<td class="small">97</td>') == 4
+    assert all(f'<code class="small">{event.uuid}</code>' in page for event in JobEvent.objects.all())
     failures = web.get(
         reverse("batchjobs:events"), {"evid": 401}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="event-table"
     ).content.decode()
@@ -66,13 +73,59 @@ def test_the_events_api_filters_by_date_and_hides_other_teams(api, jobs, outside
     assert other.get("/api/v1/events/").json()["results"] == []
 
 
+def test_the_events_api_gives_src_uuid_and_the_events_word(api, jobs):
+    ok, bad = jobs
+    events = api.get("/api/v1/events/").json()["results"]
+    assert {(e["job_id"], e["evid"], e["evid_name"]) for e in events} == {
+        (str(ok.pk), 402, "started"),
+        (str(ok.pk), 400, "succeeded"),
+        (str(bad.pk), 402, "started"),
+        (str(bad.pk), 401, "failed"),
+    }
+    assert {e["src"] for e in events} == {97}
+    stored = {str(e.uuid) for e in JobEvent.objects.all()}
+    assert {e["uuid"] for e in events} == stored and len(stored) == 4
+
+
+def test_the_events_page_and_api_filter_by_source(web, api, jobs, settings):
+    ok, bad = jobs
+    JobEvent.objects.filter(job=bad, evid=401).update(src=70)  # as if recorded before EVENTS_SOURCE changed
+    settings.EVENTS_SOURCE = 70
+    (other,) = api.get("/api/v1/events/?src=70").json()["results"]
+    assert (other["job_id"], other["evid"], other["src"]) == (str(bad.pk), 401, 70)
+    assert len(api.get("/api/v1/events/", {"src": 97}).json()["results"]) == 3
+    assert api.get("/api/v1/events/?src=5").json()["results"] == []
+    page = web.get(reverse("batchjobs:events"), {"src": 70}).content.decode()
+    assert page.count('class="badge badge-') == 1 and ">401 failed</span>" in page
+    assert "source (<code>src</code>) 70" in page
+    refused = api.get("/api/v1/events/?src=ninety")
+    assert refused.status_code == 400
+    assert refused.json() == {"errors": {"src": ["src must be an event source number (a whole number)."]}}
+
+
+def test_a_new_event_takes_the_configured_source_and_a_uuid_of_its_own(jobs, settings):
+    ok, _ = jobs
+    settings.EVENTS_SOURCE = 70
+    from batchjobs.pipeline.finish import record_event
+
+    event = record_event(ok, 402)
+    event.refresh_from_db()
+    assert event.src == 70 and event.uuid and str(event) == f"402 started {ok.pk}"
+    assert JobEvent.objects.filter(uuid=event.uuid).count() == 1
+
+
 def test_the_admin_lists_jobs_and_events_read_only(client, jobs):
     client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
     for url in [
         "/admin/batchjobs/batchjob/",
         "/admin/batchjobs/jobevent/",
         "/admin/batchjobs/jobevent/?evid=401",
+        "/admin/batchjobs/jobevent/?src=97",
         f"/admin/batchjobs/batchjob/{jobs[1].pk}/change/",
     ]:
         assert client.get(url).status_code == 200, url
     assert client.get("/admin/batchjobs/jobevent/add/").status_code == 403
+    listed = client.get("/admin/batchjobs/jobevent/").content.decode()
+    assert listed.count("402 started") >= 2 and "401 failed" in listed and "400 succeeded" in listed
+    for event in JobEvent.objects.all():
+        assert str(event.uuid) in listed

@@ -76,7 +76,8 @@ def test_the_board_and_the_api_read_since_and_a_job_id_prefix_the_same_way(web, 
 
 def test_the_events_page_and_api_give_the_same_sentences(web, api):
     for params, field, sentence in [
-        ({"evid": "500"}, "evid", "evid must be 400 (success), 401 (failure) or 402 (start)."),
+        ({"evid": "500"}, "evid", "evid must be 400 (succeeded), 401 (failed) or 402 (started)."),
+        ({"src": "-1"}, "src", "src must be an event source number from 0 to 32767."),
         ({"job_id": "3f2a9c1e"}, "job_id", "job_id must be a job's full id (a UUID)."),
         ({"until": "tomorrow"}, "until", "until must be a date like 2026-11-27."),
     ]:
@@ -93,4 +94,4 @@ def test_the_openapi_schema_lists_the_job_and_event_lists_query_parameters(api):
     assert jobs["status"]["schema"]["enum"] == sorted(JobStatus.values)
     assert "hexadecimal" in jobs["job_id"]["description"]
     events = {p["name"] for p in schema["paths"]["/api/v1/events/"]["get"]["parameters"]}
-    assert {"evid", "model_id", "job_id", "since", "until"} <= events
+    assert {"evid", "src", "model_id", "job_id", "since", "until"} <= events
