@@ -267,24 +267,15 @@ def test_upload_table_and_drop_table_make_and_remove_tables_of_the_callers_team(
     drop_if_there("prod.up.others")
 
 
-def read_or_skip(platform: BatchPredictor, name: str, **kwargs) -> pd.DataFrame:
-    try:
-        return platform.read_table(name, **kwargs)
-    except ApiError as exc:
-        if exc.status == 404 and platform.table(name):  # the table exists: the endpoint does not yet
-            pytest.skip("GET /api/v1/tables/{name}/download/ is not in this branch yet")
-        raise
-
-
 def test_read_table_gives_back_the_rows_uploaded(platform):
     drop_if_there("prod.rt.frame")
     frame = pd.DataFrame({"id": range(2_500), "country": ["us", "gb", "de", "fr", "nl"] * 500})
     frame["amount"] = frame["id"] * 0.25
     platform.upload_table("prod.rt.frame", frame)
     try:
-        back = read_or_skip(platform, "prod.rt.frame")
+        back = platform.read_table("prod.rt.frame")
         pd.testing.assert_frame_equal(back, frame, check_dtype=False)
-        assert len(read_or_skip(platform, "prod.rt.frame", limit=2)) == 2
+        assert len(platform.read_table("prod.rt.frame", limit=2)) == 2
         with pytest.raises(ValueError, match="limit must be a whole number"):
             platform.read_table("prod.rt.frame", limit=-1)
         with pytest.raises(ApiError) as hidden:
@@ -303,12 +294,7 @@ def readme_example() -> str:
 
 def test_the_readmes_client_example_runs_the_round_trip(seed, capsys):
     drop_if_there("prod.scratch.transactions", "prod.scratch.scores")
-    try:
-        exec(compile(readme_example(), "README.md", "exec"), {})  # noqa: S102 - our own README
-    except ApiError as exc:
-        if exc.status == 404 and exc.errors.get("detail") == ["Not Found"]:
-            pytest.skip("GET /api/v1/tables/{name}/download/ (read_table) is not in this branch yet")
-        raise
+    exec(compile(readme_example(), "README.md", "exec"), {})  # noqa: S102 - our own README
     job = BatchJob.objects.get()
     assert (job.status, job.input_table, job.output_table) == (
         JobStatus.SUCCEEDED,
