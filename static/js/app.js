@@ -147,7 +147,7 @@
     body.set("action", "try");
     let html = "";
     try {
-      const response = await fetch(form.action, {
+      const response = await fetch(form.getAttribute("action"), { // form.action: its buttons named "action"
         method: "POST",
         body,
         headers: { "X-Try-Progress": "1", "HX-Request": "true" },
