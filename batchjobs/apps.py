@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class BatchJobsConfig(AppConfig):
     name = "batchjobs"
     verbose_name = "Batch jobs"
+
+    def ready(self) -> None:
+        from batchjobs import selectors
+        from tables import selectors as table_selectors
+
+        # A job's output table shows its predictions first on the table page too.
+        if selectors.output_predictions not in table_selectors.LEADING_COLUMNS:
+            table_selectors.LEADING_COLUMNS.append(selectors.output_predictions)

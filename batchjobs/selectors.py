@@ -14,6 +14,8 @@ from django.http import Http404
 
 from batchjobs.choices import BatchStatus, JobStatus
 from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
+from mlplatform.warehouse import TableName, WarehouseError, is_valid_name
+from tables import selectors as table_selectors
 
 HEX = re.compile(r"[0-9a-f]+")
 
@@ -136,6 +138,94 @@ def job_live_version(*, user: AbstractBaseUser, job_id) -> tuple | None:
     if version is not None and version[0] == JobStatus.QUEUED:  # its place moves as the jobs ahead start
         version = (*version, queue_positions([job_id]).get(job_id))
     return version
+
+
+def job_logs_version(*, user: AbstractBaseUser, job_id) -> tuple | None:
+    """What the job page's Logs card shows: the live part's version and the attempts' count and
+    latest end (a log is stored when its attempt ends, just after its batch does)."""
+    version = job_live_version(user=user, job_id=job_id)
+    if version is None:
+        return None
+    attempts = BatchAttempt.objects.filter(batch__job_id=job_id).aggregate(n=Count("id"), last=Max("finished_at"))
+    return (*version, attempts["n"], attempts["last"])
+
+
+def prediction_names(job: BatchJob) -> list[str]:
+    """The job's prediction columns, as its build's schema names them."""
+    return [p["name"] for p in (job.build.schema or {}).get("predictions", [])]
+
+
+def output_predictions(table_name: str) -> list[str]:
+    """The prediction columns of the succeeded job that made this table (none if no job made it)."""
+    job = (
+        BatchJob.objects.filter(output_table=table_name, status=JobStatus.SUCCEEDED)
+        .select_related("build")
+        .only("build__schema")
+        .order_by("-finished_at")
+        .first()
+    )
+    return prediction_names(job) if job else []
+
+
+OUTPUT_PREVIEW_ROWS = 20
+
+
+@dataclass
+class OutputPreview:
+    columns: list[str]
+    rows: list[list]
+    predictions: int  # the first this many columns are the predictions
+
+
+def output_preview(job: BatchJob, *, user: AbstractBaseUser) -> OutputPreview | None:
+    """A succeeded job's first output rows for reading (predictions first, rounded), or None when
+    the table is gone (dropped since) or cannot be read now."""
+    try:
+        columns, rows = table_selectors.table_preview(job.output_table, user=user, limit=OUTPUT_PREVIEW_ROWS)
+    except (ValidationError, table_selectors.TableMissing, WarehouseError):
+        return None
+    names = prediction_names(job)
+    columns, rows = table_selectors.readable_preview(columns, rows, first=names)
+    return OutputPreview(columns, rows, predictions=len(set(names) & set(columns)))
+
+
+def repeated_error(job: BatchJob) -> str:
+    """The error every attempt of the job's failed batches ended with, when there were two attempts
+    or more and all failed alike: a retry then likely fails the same way ("" otherwise)."""
+    attempts = BatchAttempt.objects.filter(batch__job=job, batch__status=BatchStatus.FAILED).order_by()
+    outcomes = list(attempts.values_list("status", "error").distinct()[:2])
+    if len(outcomes) != 1 or outcomes[0][0] != BatchStatus.FAILED or not outcomes[0][1]:
+        return ""
+    return outcomes[0][1] if attempts.count() >= 2 else ""
+
+
+SUGGESTED_TABLES = 20
+
+
+def table_suggestions(*, user: AbstractBaseUser, team, text: str = "", limit: int = SUGGESTED_TABLES) -> list[str]:
+    """Names of tables both the user and the model's team may read that contain `text`, for a table
+    name field's suggestions: at most `limit`, in name order."""
+    text = text.strip().lower()
+    hidden = table_selectors.hidden_names(user)
+    registry = table_selectors.catalogs()
+    found: list[str] = []
+    for catalog_name in registry.names():
+        catalog = registry.get(catalog_name)
+        try:
+            for schema in sorted(catalog.list_schemas()):
+                if not is_valid_name(schema):
+                    continue
+                for table in sorted(catalog.list_tables(schema)):
+                    name = f"{catalog.name}.{schema}.{table}"
+                    if text not in name or name in hidden or not is_valid_name(table):
+                        continue
+                    if table_selectors.team_may_read(team, TableName(catalog.name, schema, table)):
+                        found.append(name)
+                        if len(found) >= limit:
+                            return found
+        except WarehouseError:  # a catalog that cannot be read now: suggest from the others
+            continue
+    return found
 
 
 def batch_list(*, job: BatchJob) -> QuerySet[Batch]:

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -14,7 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from batchjobs import dispatch, transitions
+from batchjobs import dispatch, estimates, transitions
 from batchjobs.choices import BatchStatus, JobStatus
 from batchjobs.models import BatchJob
 from batchjobs.pipeline import finish, staging
@@ -234,34 +236,62 @@ class TrialResult:
     peak_memory_mib: float
     log: str
     notes: list[str]
+    start_seconds: float = 0.0  # starting the model process and loading the build
+    leading: int = 0  # the first this many columns are the predictions
+    projection: estimates.Projection | None = None  # the whole input, at this pace
 
 
 TRIAL_ROWS = 100
 
 
+@dataclass
+class TrialStep:
+    """A step of "Try on 100 rows" as it begins (the page shows them while it waits)."""
+
+    key: str
+    label: str
+
+
 def job_try(*, model: MLModel, input_table: str) -> TrialResult:
     """ "Try on 100 rows": the active build, in a model process, on the first rows of the input."""
+    for step in job_try_steps(model=model, input_table=input_table):
+        if isinstance(step, TrialResult):
+            return step
+    raise AssertionError("job_try_steps ended without a result")
+
+
+def job_try_steps(*, model: MLModel, input_table: str) -> Iterator[TrialStep | TrialResult]:
+    """job_try, step by step: yields each TrialStep as it begins, then the TrialResult (its columns
+    and rows in preview order: predictions first, numbers rounded). ValidationError on a bad input
+    or a model that fails."""
+    yield TrialStep("check", "Checking the input table")
     check = job_preflight(model=model, input_table=input_table, output_table="")
     errors = {k: v for k, v in check.errors.items() if k in ("model_id", "input_table")}
     if errors:
         raise ValidationError(errors)
     config = check.config
+    yield TrialStep("read", f"Reading the first {TRIAL_ROWS} rows")
     catalog, name = table_selectors.resolve(input_table, field="input_table")
     head = catalog.head(name, n=TRIAL_ROWS)
     head = head.append_column(staging.ORDINAL, pa.array(range(head.num_rows), type=pa.int64()))
     workdir = settings.DATA_DIR / "work" / f"try-{uuid.uuid4().hex}"
     build = config.build
+    parallelism = starter.parallelism_for(config)
     try:
+        yield TrialStep("start", "Starting the model")
+        began = time.monotonic()
         process, load = starter.start_model(
             build,
             workdir=workdir,
-            resources=starter.resources_for(config, starter.parallelism_for(config)),
+            resources=starter.resources_for(config, parallelism),
             env=config.env,
             log_cap=64 * 1024,
             timeout=120,
             allow_network=config.allow_network,
         )
+        start_seconds = time.monotonic() - began
         with process:
+            yield TrialStep("predict", f"Predicting {head.num_rows} rows")
             pq.write_table(head, process.input_dir / "input.parquet")
             reply = process.call(
                 {
@@ -283,12 +313,31 @@ def job_try(*, model: MLModel, input_table: str) -> TrialResult:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     rows = joined.num_rows
-    return TrialResult(
-        columns=joined.column_names,
-        rows=[[table_selectors.json_safe(v) for v in row.values()] for row in joined.to_pylist()],
+    ms_per_row = (reply.result["predict_seconds"] * 1000 / rows) if rows else 0.0
+    columns, values = table_selectors.readable_preview(
+        joined.column_names,
+        [[table_selectors.json_safe(v) for v in row.values()] for row in joined.to_pylist()],
+        first=output.column_names,
+    )
+    projection = None
+    if rows and check.input_rows:
+        projection = estimates.project_job(
+            rows=check.input_rows,
+            ms_per_row=ms_per_row,
+            measured_rows=rows,
+            start_seconds=start_seconds,
+            parallelism=parallelism,
+            bytes_per_row=head.nbytes / max(head.num_rows, 1),
+        )
+    yield TrialResult(
+        columns=columns,
+        rows=values,
         input_rows=rows,
-        ms_per_row=(reply.result["predict_seconds"] * 1000 / rows) if rows else 0.0,
+        ms_per_row=ms_per_row,
         peak_memory_mib=reply.result["peak_rss_kib"] / 1024,
         log=(load.log + reply.log)[: 64 * 1024],
         notes=reply.result.get("notes", []),
+        start_seconds=start_seconds,
+        leading=output.num_columns,
+        projection=projection,
     )

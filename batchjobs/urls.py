@@ -13,5 +13,6 @@ urlpatterns = [
     path("batch/<uuid:job_id>/logs/<int:index>/<int:number>.txt", views.job_log_raw, name="job-log-raw"),
     path("events/", views.event_list, name="events"),
     path("models/<slug:model_id>/predict/", views.model_predict, name="model-predict"),
+    path("models/<slug:model_id>/predict/tables/", views.model_table_names, name="model-table-names"),
     path("models/<slug:model_id>/jobs/", views.model_jobs, name="model-jobs"),
 ]

@@ -10,11 +10,20 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseNotModified
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotModified,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
@@ -23,6 +32,7 @@ from batchjobs.choices import JobStatus
 from batchjobs.filters import BoardFilter, EventFilter, ModelJobsFilter
 from batchjobs.forms import PredictForm
 from batchjobs.models import BatchJob, JobEvent
+from batchjobs.templatetags.jobs import first_line
 from builds import envmask
 from builds import selectors as build_selectors
 from mlplatform.forms import add_service_errors
@@ -60,11 +70,13 @@ def model_predict(request: HttpRequest, model_id: str) -> HttpResponse:
                 if action == "check":
                     context["check"] = services.job_preflight(model=model, **data)
                     add_service_errors(form, ValidationError(context["check"].errors))
+                elif action == "try" and request.headers.get("X-Try-Progress"):
+                    return _try_with_progress(request, model, form, context)
                 elif action == "try":
                     context["trial"] = services.job_try(model=model, input_table=data["input_table"])
                 else:
                     job = services.job_trigger(model=model, requested_by=request.user, **data)
-                    messages.success(request, f"Batch job {job.pk} queued.")
+                    messages.success(request, f"Batch job {job.pk} triggered.")
                     target = job_url(job)
                     return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
             except ValidationError as exc:
@@ -82,11 +94,63 @@ def model_predict(request: HttpRequest, model_id: str) -> HttpResponse:
                 "output_table": request.GET.get("output_table") or suggest_output_table(input_table),
             }
         )
-    context["form"] = form
-    context["recent"] = selectors.with_progress(selectors.job_list(user=request.user).filter(model=model)[:5])
+    _predict_context(request, model, form, context)
     if request.htmx:
         return render(request, "batchjobs/model_predict.html#predict-panel", context)
     return render(request, "batchjobs/model_predict.html", context, status=400 if form.errors else 200)
+
+
+def _predict_context(request: HttpRequest, model, form, context: dict) -> None:
+    context["form"] = form
+    context["recent"] = selectors.with_progress(selectors.job_list(user=request.user).filter(model=model)[:5])
+    context["table_names"] = selectors.table_suggestions(user=request.user, team=model.team)
+    # The input table's name is suggested as it is typed (the first names are in the page already).
+    form.fields["input_table"].widget.attrs.update(
+        {
+            "list": "table-names",
+            "autocomplete": "off",
+            "hx-get": reverse("batchjobs:model-table-names", args=[model.model_id]),
+            "hx-trigger": "input changed delay:250ms",
+            "hx-target": "#table-names",
+            "hx-swap": "innerHTML",
+            "hx-sync": "this:replace",
+        }
+    )
+
+
+def _try_with_progress(request: HttpRequest, model, form, context: dict) -> StreamingHttpResponse:
+    """ "Try on 100 rows" as it happens: each step as it begins (an empty <template data-try-step>
+    the page's script shows with its own ticking clock), then the panel with the result or the
+    errors. The steps are real: the service yields them as it reaches them."""
+
+    def chunks():
+        began = time.monotonic()
+        try:
+            for step in services.job_try_steps(model=model, input_table=form.cleaned_data["input_table"]):
+                if isinstance(step, services.TrialResult):
+                    context["trial"] = step
+                    continue
+                at = f"{time.monotonic() - began:.2f}"
+                yield format_html('<template data-try-step="{}" data-at="{}">{}</template>\n', step.key, at, step.label)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        _predict_context(request, model, form, context)
+        yield render_to_string("batchjobs/model_predict.html#predict-panel", context, request)
+
+    response = StreamingHttpResponse(chunks(), content_type="text/html; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"  # a proxy passes each step on at once
+    return response
+
+
+@require_http_methods(["GET"])
+def model_table_names(request: HttpRequest, model_id: str) -> HttpResponse:
+    """Suggestions for the PREDICT tab's input table as the user types: the tables the user and the
+    model's team may read whose name contains the text (the <option>s of its <datalist>)."""
+    model = build_selectors.model_get(user=request.user, model_id=model_id)
+    text = request.GET.get("input_table", "")[:200]
+    names = selectors.table_suggestions(user=request.user, team=model.team, text=text)
+    return render(request, "batchjobs/model_predict.html#table-names", {"table_names": names})
 
 
 def job_url(job) -> str:
@@ -203,16 +267,38 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
         "retryable": not services.job_retry_refusal(job),
         "polling": job.status in JobStatus.ACTIVE,
     }
+    if context["retryable"]:
+        context["repeated_error"] = selectors.repeated_error(job)
     if live:
         if not context["polling"]:  # ended meanwhile
             return HttpResponseClientRedirect(request.path)
         return _revalidated(render(request, "batchjobs/job_detail.html#job-live", context), etag)
+    if job.status == JobStatus.SUCCEEDED:
+        context["preview"] = selectors.output_preview(job, user=request.user)
     return render(request, "batchjobs/job_detail.html", context)
+
+
+LOGS_REFRESH_S = 3
+
+
+def _logs_etag(request: HttpRequest, job_id) -> str | None:
+    """The Logs card's ETag while the job runs (None once it ended: the final logs, not polled)."""
+    version = selectors.job_logs_version(user=request.user, job_id=job_id)
+    if version is None:
+        raise Http404("No such batch job.")
+    if version[0] not in JobStatus.ACTIVE:
+        return None
+    digest = hashlib.sha1(repr((version, request.GET.get("batch", ""))).encode(), usedforsecurity=False)
+    return f'"{digest.hexdigest()[:24]}"'
 
 
 def job_logs(request: HttpRequest, job_id) -> HttpResponse:
     """What the model printed, per batch and attempt (newest attempt first). Loaded after the job
-    page, so a big log never holds the page up."""
+    page, so a big log never holds the page up; while the job runs, the card asks again every few
+    seconds and is answered 304 Not Modified until a batch starts or ends."""
+    etag = _logs_etag(request, job_id) if request.htmx else None
+    if etag and etag in request.headers.get("If-None-Match", ""):
+        return _revalidated(HttpResponseNotModified(), etag)
     job = selectors.job_get(user=request.user, job_id=job_id)
     batches = list(selectors.batch_list(job=job).values_list("index", "status", "tries"))
     chosen = request.GET.get("batch", "")
@@ -237,9 +323,14 @@ def job_logs(request: HttpRequest, job_id) -> HttpResponse:
         "attempts": attempts,
         "cloudwatch_url": cloudwatch.batch_url(job.pk, index) if index is not None else None,
         "shown_kib": LOG_SHOWN // 1024,
+        # While the job runs the card follows it: the batch the user picked, or the default one.
+        "polling": job.status in JobStatus.ACTIVE,
+        "poll_query": f"?batch={index}" if chosen else "",
+        "refresh_s": LOGS_REFRESH_S,
     }
     if request.htmx:
-        return render(request, "batchjobs/job_logs.html#logs", context)
+        response = render(request, "batchjobs/job_logs.html#logs", context)
+        return _revalidated(response, etag) if etag else response
     return render(request, "batchjobs/job_logs.html", context)
 
 
@@ -278,7 +369,13 @@ def _sentences_cancel(job) -> list[str]:
 
 def _sentences_retry(job) -> list[str]:
     again = list(job.batches.filter(status__in=["failed", "cancelled"]).values_list("rows", flat=True))
+    repeated = selectors.repeated_error(job)
+    warning = [
+        f"Every attempt so far failed with the same error: {first_line(repeated)[:200]} — retrying will likely "
+        "fail again unless the data or the build changed."
+    ]
     return [
+        *(warning if repeated else []),
         f"Batches to run again: {len(again):,} ({sum(again):,} rows), the failed and unfinished ones, with the "
         f"job's own build {job.build.number} and batch config {job.batch_config.deployment_name}.",
         f"Batches that succeeded: {job.batches_succeeded:,}. They are kept and not run again.",
@@ -339,7 +436,7 @@ def job_retry(request: HttpRequest, job_id) -> HttpResponse:
         "retry",
         refusal=services.job_retry_refusal,
         act=lambda job: services.job_retry(job=job, requested_by=request.user),
-        done=lambda job: "The failed batches are queued to run again.",
+        done=lambda job: "Retry requested: the failed batches run again when the job gets a slot.",
     )
 
 

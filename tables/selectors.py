@@ -8,6 +8,7 @@ a bad name is refused with the part and the rule named, before any file is read 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from uuid import UUID
@@ -197,6 +198,48 @@ def table_preview(text: str, *, user, limit: int = PREVIEW_ROWS) -> tuple[list[s
         raise TableMissing(sentence(exc)) from None
     columns = head.column_names
     return columns, [[clipped(json_safe(row[c])) for c in columns] for row in head.to_pylist()]
+
+
+# --- previews as people read them -----------------------------------------------------------------
+# The table page, a job's page and "Try on 100 rows" show rows in the same order and rounding: the
+# columns that matter most first (a job's predictions), floats to a few significant digits. The API
+# and downloads keep every column in table order at full precision.
+
+READABLE_DIGITS = 4
+
+# Apps that make tables say which of a table's columns come first in its preview (batchjobs: the
+# predictions of the job that made it): tables imports none of them.
+LEADING_COLUMNS: list[Callable[[str], Sequence[str]]] = []
+
+
+def leading_columns(name: TableName | str) -> list[str]:
+    return [column for provider in LEADING_COLUMNS for column in provider(str(name))]
+
+
+def readable_preview(
+    columns: list[str], rows: list[list], *, first: Sequence[str] = ()
+) -> tuple[list[str], list[list]]:
+    """Preview rows for reading: the `first` columns that exist lead, then the others in table order;
+    floats rounded to READABLE_DIGITS significant digits (whole numbers and text as they are)."""
+    leading = [c for c in dict.fromkeys(first) if c in columns]
+    order = leading + [c for c in columns if c not in leading]
+    positions = [columns.index(c) for c in order]
+    return order, [[readable(row[i]) for i in positions] for row in rows]
+
+
+def readable(value):
+    """A float rounded for reading (as text: 0.1235, 123457, 1.235e-07); lists and structs inside."""
+    if isinstance(value, dict):
+        return {k: readable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [readable(v) for v in value]
+    if not isinstance(value, float) or value == 0 or not math.isfinite(value):
+        return value
+    magnitude = math.floor(math.log10(abs(value)))
+    if magnitude < -4 or magnitude >= 15:
+        return f"{value:.{READABLE_DIGITS}g}"
+    text = f"{value:.{max(0, READABLE_DIGITS - 1 - magnitude)}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 PREVIEW_CELL_CHARS = 10_000

@@ -56,7 +56,9 @@ def table_list(request: HttpRequest) -> HttpResponse:
 def table_detail(request: HttpRequest, name: str) -> HttpResponse:
     try:
         detail = selectors.table_get(name, user=request.user)
-        columns, rows = selectors.table_preview(name, user=request.user)
+        columns, rows = selectors.readable_preview(
+            *selectors.table_preview(name, user=request.user), first=selectors.leading_columns(detail.name)
+        )
     except (ValidationError, selectors.TableMissing):
         raise Http404("No such table.") from None
     context = {

@@ -40,3 +40,17 @@ def first_line(text: str) -> str:
 def host(worker: str) -> str:
     """The host of a "host:pid" worker name."""
     return worker.rsplit(":", 1)[0] if worker else ""
+
+
+@register.filter
+def about(value: float | None) -> str:
+    """A projected time, as round as an estimate is: "40 s", "4 min", "2 h 10 min"."""
+    if value is None:
+        return "—"
+    if value < 60:
+        return f"{max(1, round(value))} s"
+    minutes = round(value / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"

@@ -89,4 +89,106 @@
   document.addEventListener("click", (event) => {
     if (event.target === modal()) modal().close();
   });
+
+  // A polled part answered 304 comes back from the browser's cache as the same content: keep what
+  // is on screen (a log's scroll position, a selection) instead of swapping it in again.
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const target = event.detail.target;
+    const etag = event.detail.xhr && event.detail.xhr.getResponseHeader("ETag");
+    if (!etag || !target || target.id !== "logs") return;
+    if (target.dataset.etag === etag) event.detail.shouldSwap = false;
+    else target.dataset.etag = etag;
+  });
+
+  // "Try on 100 rows": the server sends each step as it begins (<template data-try-step>), then the
+  // panel; each step's seconds tick here meanwhile. Without this script the form posts as usual.
+  document.addEventListener(
+    "submit",
+    (event) => {
+      const button = event.submitter;
+      if (!button || !button.hasAttribute("data-try-progress") || !window.fetch || !window.TextDecoder) return;
+      event.preventDefault();
+      event.stopPropagation(); // htmx would post it too
+      tryWithProgress(event.target, button);
+    },
+    true
+  );
+
+  const STEP = /^\s*<template data-try-step="([^"]*)" data-at="([^"]*)">([^<]*)<\/template>\n?/;
+
+  const tryWithProgress = async (form, button) => {
+    const steps = form.querySelector("#try-progress");
+    const buttons = form.querySelectorAll("button");
+    const began = Date.now();
+    buttons.forEach((b) => (b.disabled = true));
+    steps.hidden = false;
+    steps.replaceChildren();
+    const showStep = (key, label) => {
+      const last = steps.lastElementChild;
+      if (last) {
+        last.className = "done";
+        const clock = last.querySelector("strong");
+        clock.removeAttribute("data-since");
+        clock.textContent = seconds((Date.now() - Number(last.dataset.began)) / 1000);
+      }
+      if (!key) return;
+      const item = document.createElement("li");
+      item.className = "current";
+      item.dataset.step = key;
+      item.dataset.began = String(Date.now());
+      item.append(`${label}… `);
+      const clock = document.createElement("strong");
+      clock.dataset.since = new Date().toISOString();
+      clock.textContent = seconds(0);
+      item.append(clock);
+      steps.append(item);
+    };
+    const body = new FormData(form);
+    body.set("action", "try");
+    let html = "";
+    try {
+      const response = await fetch(form.getAttribute("action"), { // form.action: its buttons named "action"
+        method: "POST",
+        body,
+        headers: { "X-Try-Progress": "1", "HX-Request": "true" },
+        credentials: "same-origin",
+      });
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let panel = false;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (value) html += decoder.decode(value, { stream: true });
+        let match;
+        while (!panel && (match = STEP.exec(html))) {
+          html = html.slice(match[0].length);
+          const label = document.createElement("textarea"); // the label arrives escaped
+          label.innerHTML = match[3];
+          showStep(match[1], label.value);
+        }
+        if (!panel && html.trim() && !html.trimStart().startsWith("<template")) panel = true;
+        if (done) break;
+      }
+      html += decoder.decode();
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    } catch (error) {
+      showStep(null);
+      steps.insertAdjacentHTML("beforeend", '<li class="error-text"></li>');
+      steps.lastElementChild.textContent = `The try could not finish: ${error.message}. Try again.`;
+      buttons.forEach((b) => (b.disabled = false));
+      return;
+    }
+    showStep(null);
+    const done = document.createElement("li");
+    done.className = "done";
+    done.dataset.step = "done";
+    done.textContent = `Done in ${seconds((Date.now() - began) / 1000)}`;
+    steps.append(done);
+    htmx.swap("#predict-panel", html, { swapStyle: "outerHTML" });
+    const fresh = document.getElementById("try-progress"); // the new panel's: keep the steps shown
+    if (fresh && fresh !== steps) {
+      fresh.replaceChildren(...steps.children);
+      fresh.hidden = false;
+    }
+  };
 })();

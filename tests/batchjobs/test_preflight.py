@@ -83,9 +83,15 @@ def test_a_trigger_saves_a_queued_job_and_starts_nothing(config, ml_model, user,
 def test_try_on_100_rows_shows_predictions_speed_and_memory(config, ml_model):
     make_input("prod.t.input", 500)
     trial = services.job_try(model=ml_model, input_table="prod.t.input")
-    assert trial.input_rows == 100 and trial.columns == ["id", "amount", "country", "score"]
-    assert all(row[3] == row[1] * 2 for row in trial.rows)
-    assert trial.ms_per_row >= 0 and trial.peak_memory_mib > 10
+    # Shown as a preview is: the predictions first, floats rounded for reading (as text).
+    assert trial.input_rows == 100 and trial.columns == ["score", "id", "amount", "country"] and trial.leading == 1
+    assert trial.rows[0] == ["1", 0, "0.5", "us"] and trial.rows[1] == ["3", 1, "1.5", "gb"]
+    assert all(float(row[0]) == float(row[2]) * 2 for row in trial.rows)
+    assert trial.ms_per_row >= 0 and trial.peak_memory_mib > 10 and trial.start_seconds > 0
+    # The whole input's projected time: its 500 rows at the measured pace, plus starting the model.
+    projection = trial.projection
+    assert (projection.rows, projection.measured_rows, projection.batches) == (500, 100, 1)
+    assert projection.seconds == pytest.approx(trial.start_seconds + 500 * trial.ms_per_row / 1000)
     with pytest.raises(ValidationError) as refused:
         services.job_try(model=ml_model, input_table="prod.t.missing")
     assert "does not exist" in refused.value.message_dict["input_table"][0]

@@ -137,6 +137,12 @@ def test_a_job_triggered_from_the_predict_tab_goes_to_succeeded_on_the_board_wit
     expect(page.locator("#batches tbody tr")).to_have_count(job.batches_total)
     expect(page.locator("#batches .badge-succeeded")).to_have_count(job.batches_total)
     expect(page.locator("#logs pre.log").first).to_be_visible()
+    expect(page.locator("#logs")).not_to_contain_text("No batch has run yet")
+    preview = page.locator("#output-preview")
+    expect(preview.locator("h2")).to_have_text("Output: first 20 rows of 20,000")
+    expect(preview.locator("thead th")).to_have_text(["score", "id", "amount", "country"])
+    expect(preview.locator("tbody tr")).to_have_count(20)
+    expect(preview.locator("tbody tr").nth(2).locator("td")).to_have_text(["5", "2", "2.5", "de"])
     shot(page, "62-job-succeeded")
     assert (job.status, job.output_rows, job.batches_total > 1) == ("succeeded", 20_000, True)
     catalog, name = table_selectors.resolve("prod.e2e.slow_out")
@@ -158,11 +164,18 @@ def test_a_failed_job_shows_its_message_the_traceback_on_show_more_its_logs_and_
     assert panel.locator(".message").evaluate("e => getComputedStyle(e).fontWeight") in ("600", "700")
     traceback = panel.locator("details pre.log")
     expect(traceback).to_be_hidden()
-    panel.locator("summary", has_text="Show More").click()
+    summary = panel.locator("details.more > summary")
+    expect(summary).to_have_text("Show More", use_inner_text=True)
+    summary.click()
     expect(traceback).to_be_visible()
     expect(traceback).to_contain_text("Traceback")
     expect(traceback).to_contain_text(f"ValueError: {EVIL}")
+    expect(summary).to_have_text("Show less", use_inner_text=True)
     shot(page, "63-job-failed-show-more")
+    summary.click()
+    expect(traceback).to_be_hidden()
+    expect(summary).to_have_text("Show More", use_inner_text=True)
+    summary.click()
 
     # The logs load after the page, starting with the first failed batch.
     logs = page.locator("#logs")
@@ -241,4 +254,66 @@ def test_cancelling_a_running_job_says_what_will_happen_first(page, user):
     assert (job.status, job.message) == ("cancelled", "Cancelled: no output table was written.")
     catalog, name = table_selectors.resolve("prod.e2e.cancel_out")
     assert not catalog.exists(name)
+    assert page.dialogs == []
+
+
+# Six batches, two at a time, 4 s each (under the test worker's 6 s predict timeout; the few rows
+# re-predicted to check the order are quick): batch 0 ends while the job runs for 8 s more.
+SIX_SLOW = predict_body(
+    IN_BATCHES,
+    "import time",
+    'print("scoring", len(df), "rows from id", df["id"].min())',
+    "time.sleep(4 if len(df) > 100 else 0)",
+    GOOD_PREDICT,
+)
+
+
+def test_the_logs_card_follows_a_running_job_without_a_reload(page, user):
+    model = model_running(user, SIX_SLOW)
+    make_input("prod.e2e.logs_in", 20_000)
+    login(page, "dana", PASSWORD)
+    job = services.job_trigger(
+        model=model, input_table="prod.e2e.logs_in", output_table="prod.e2e.logs_out", requested_by=user
+    )
+    wait_for(
+        lambda: Batch.objects.filter(job=job, index=0, status=BatchStatus.RUNNING).exists(), message="batch 0 to run"
+    )
+    page.goto(f"/batch/{job.pk}/")
+    page.evaluate("window.__marker = 1")  # gone if the page is reloaded
+    logs = page.locator("#logs")
+    page.select_option("#log-batch", "0")
+    expect(logs.locator("article h3")).to_contain_text("Batch 0 · attempt 1 Running")
+    expect(logs.locator("pre.log")).to_contain_text("appears here when the batch ends")
+    shot(page, "68-logs-running")
+    # Batch 0 ends: its log shows up in the card, the job still running, the page not reloaded.
+    expect(logs.locator("article h3")).to_contain_text("Batch 0 · attempt 1 Succeeded", timeout=30_000)
+    expect(logs.locator("pre.log")).to_contain_text("scoring 3334 rows from id 0")
+    expect(page.locator(".status-line")).to_contain_text("Running")
+    assert page.evaluate("window.__marker") == 1
+    expect(page.locator("#log-batch")).to_have_value("0")  # the batch picked stays picked
+    shot(page, "69-logs-refreshed")
+    expect(page.locator(".status-line")).to_contain_text("Succeeded", timeout=60_000)
+    expect(page.locator("#logs .logs-poll")).to_have_count(0)  # the job ended: the card stops asking
+    assert page.dialogs == []
+
+
+def test_retry_says_every_attempt_failed_the_same_way(page, user):
+    job = failed_job(user, "again")
+    job = services.job_retry(job=job, requested_by=user)
+    job = wait_for(
+        lambda: BatchJob.objects.filter(pk=job.pk, status__in=JobStatus.TERMINAL).first(), message="the retry to end"
+    )
+    assert job.status == JobStatus.FAILED
+    login(page, "dana", PASSWORD)
+    page.goto(f"/batch/{job.pk}/")
+    warning = page.locator("#retry-warning")
+    expect(warning).to_have_text(
+        f"Every attempt so far failed with the same error: ValueError: {EVIL} — retrying will likely fail again "
+        "unless the data or the build changed."
+    )
+    expect(page.get_by_role("link", name="Retry failed batches…")).to_be_visible()
+    shot(page, "70-retry-warning")
+    page.click("text=Retry failed batches…")
+    expect(page.locator("dialog#modal ul.consequences li").first).to_contain_text("Every attempt so far failed")
+    expect(page.locator("main img")).to_have_count(0)
     assert page.dialogs == []

@@ -2,6 +2,7 @@
 moves from queued/running to succeeded without a reload and shows the rows."""
 
 import io
+import re
 
 import pytest
 from django.conf import settings
@@ -29,8 +30,40 @@ def demo(job_worker):
 def test_trigger_the_demo_job_and_watch_it_succeed(page, demo):
     login(page, "demo", demo)
     page.goto("/models/ds-premium-fraud-detection/predict/")
+    buttons = page.locator("#predict-panel .actions button")
+    expect(buttons).to_have_text(["Check", "Try on 100 rows", "Trigger Batch Job"])
+    # The input table suggests the team's tables as it is typed.
+    page.locator("#id_input_table").press_sequentially("fraud_in_premium_model.in", delay=30)
+    expect(page.locator("#table-names option")).to_have_count(1)
+    expect(page.locator("#table-names option")).to_have_attribute("value", "prod.fraud_in_premium_model.input")
     page.fill("#id_input_table", "prod.fraud_in_premium_model.input")
     page.fill("#id_output_table", "prod.fraud_in_premium_model.scores_e2e")
+
+    # Try on 100 rows shows its steps as they happen, each with its seconds, then the result.
+    page.click("button[value=try]")
+    steps = page.locator("#try-progress li")
+    expect(steps.first).to_contain_text("Checking the input table…")
+    expect(page.locator("#try-progress li[data-step=start]")).to_contain_text(re.compile(r"Starting the model… \d"))
+    shot(page, "52-try-progress")
+    trial = page.locator("#trial")
+    expect(trial.locator("h2")).to_have_text("First 100 rows through build 1", timeout=60_000)
+    expect(page.locator("#try-progress li")).to_have_text(
+        [
+            re.compile(r"^Checking the input table… \d+(\.\d)? s$"),
+            re.compile(r"^Reading the first 100 rows… \d+(\.\d)? s$"),
+            re.compile(r"^Starting the model… \d+(\.\d)? s$"),
+            re.compile(r"^Predicting 100 rows… \d+(\.\d)? s$"),
+            re.compile(r"^Done in \d+(\.\d)? s$"),
+        ]
+    )
+    expect(page.locator("#projection")).to_contain_text(
+        re.compile(r"^Estimate: about \d+ (s|min) for 100,000 rows at 2 batches in parallel \(\d+ batches; measured ")
+    )
+    expect(trial.locator("thead th").first).to_have_text("fraud_probability")
+    expect(trial.locator("thead th").nth(1)).to_have_text("is_fraud")
+    shot(page, "53-try-result")
+    assert not BatchJob.objects.exists()
+
     page.click("button[value=check]")
     expect(page.locator("#check-ok")).to_contain_text("prod.fraud_in_premium_model.input has 100,000 rows")
     shot(page, "50-predict-checked")
