@@ -301,6 +301,7 @@ def job_try_steps(*, model: MLModel, input_table: str) -> Iterator[TrialStep | T
                     "format": "parquet",
                     "max_row_bytes": settings.MAX_ROW_BYTES,
                     "types": starter.prediction_types(build),
+                    "pace": bool(check.input_rows),  # measure at scale, for the projection
                 },
                 timeout=120,
             )
@@ -314,6 +315,7 @@ def job_try_steps(*, model: MLModel, input_table: str) -> Iterator[TrialStep | T
         shutil.rmtree(workdir, ignore_errors=True)
     rows = joined.num_rows
     ms_per_row = (reply.result["predict_seconds"] * 1000 / rows) if rows else 0.0
+    paced = reply.result.get("per_row_seconds")
     columns, values = table_selectors.readable_preview(
         joined.column_names,
         [[table_selectors.json_safe(v) for v in row.values()] for row in joined.to_pylist()],
@@ -323,8 +325,9 @@ def job_try_steps(*, model: MLModel, input_table: str) -> Iterator[TrialStep | T
     if rows and check.input_rows:
         projection = estimates.project_job(
             rows=check.input_rows,
-            ms_per_row=ms_per_row,
-            measured_rows=rows,
+            ms_per_row=ms_per_row if paced is None else paced * 1000,
+            measured_rows=rows if paced is None else reply.result["paced_rows"],
+            ms_per_call=0.0 if paced is None else reply.result["call_seconds"] * 1000,
             start_seconds=start_seconds,
             parallelism=parallelism,
             bytes_per_row=head.nbytes / max(head.num_rows, 1),

@@ -198,7 +198,44 @@ def _predict(message: dict) -> dict:
         if ordinals is None:
             ordinals = pa.array(range(len(frame)), type=pa.int64())
         pq.write_table(result.append_column(ORDINAL, ordinals), message["output"], compression="snappy")
-    return {"rows": len(frame), "notes": notes, "predict_seconds": seconds}
+    reply = {"rows": len(frame), "notes": notes, "predict_seconds": seconds}
+    if message.get("pace"):
+        reply |= _pace(model, frame, seconds)
+    return reply
+
+
+PACE_MAX_ROWS = 10_000
+PACE_BUDGET_S = 1.0  # the longest call the pace measure makes
+
+
+def _pace(model, frame, first_seconds: float) -> dict:
+    """predict()'s cost per call and per row, for projecting a whole job from a try: the try's rows
+    alone mostly measure a call's fixed cost. The rows are drawn again (with repeats) into calls ten
+    times larger, up to PACE_MAX_ROWS rows, while a call stays within PACE_BUDGET_S; the cost per row
+    is the slope between the two largest calls. Nothing of these calls is kept or printed."""
+    call = _quietly(model.predict)
+
+    def timed(rows: int) -> float:
+        sample = frame.sample(n=rows, replace=rows > len(frame), random_state=rows).reset_index(drop=True)
+        started = time.perf_counter()
+        call(sample)
+        return time.perf_counter() - started
+
+    if len(frame) == 0:
+        return {}
+    try:
+        points = [(len(frame), min(first_seconds, timed(len(frame))))]  # a second call: no first-call warm-up
+        while points[-1][0] < PACE_MAX_ROWS and points[-1][1] * 10 <= PACE_BUDGET_S:
+            rows = min(points[-1][0] * 10, PACE_MAX_ROWS)
+            points.append((rows, timed(rows)))
+    except Exception:  # noqa: BLE001 - a model that fails on drawn rows: the try's own pace stands
+        return {}
+    if len(points) < 2:
+        (rows, seconds) = points[0]
+        return {"per_row_seconds": seconds / rows, "call_seconds": 0.0, "paced_rows": rows}
+    (small, t_small), (large, t_large) = points[-2], points[-1]
+    per_row = max(t_large - t_small, 0.0) / (large - small)
+    return {"per_row_seconds": per_row, "call_seconds": max(t_small - small * per_row, 0.0), "paced_rows": large}
 
 
 def _quietly(function):

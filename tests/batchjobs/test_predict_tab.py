@@ -78,8 +78,8 @@ def test_try_on_100_rows_streams_its_steps_then_the_result_with_a_projected_time
     assert panel.startswith('\n<div id="predict-panel"') and "First 100 rows through build 1" in panel
     projection = panel.split('id="projection">')[1].split("</p>")[0]
     assert projection.startswith("Estimate: <strong>about ")
-    assert "for 2,000 rows at 2 batches in parallel (2 batches; measured " in projection
-    assert "ms per row on 100 rows; the first batch of each process also starts the model, ~" in projection
+    assert "for 2,000 rows at 2 batches in parallel (2 batches; predict() measured " in projection
+    assert "predict() measured on up to " in projection and " ms per call; the first batch of each" in projection
     head = panel.split("<thead><tr>")[1].split("</tr>")[0]
     assert head.startswith('<th class="prediction">score</th><th>id</th>')
     assert not BatchJob.objects.exists()

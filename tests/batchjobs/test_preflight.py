@@ -9,7 +9,7 @@ from batchjobs import services
 from batchjobs.choices import JobPhase, JobStatus
 from batchjobs.models import Batch, BatchJob
 from tables import selectors as table_selectors
-from tests.batchjobs.jobkit import make_input, trigger
+from tests.batchjobs.jobkit import DOUBLE, make_input, model_with_config, trigger
 
 pytestmark = pytest.mark.usefixtures("job_storage")
 
@@ -88,10 +88,32 @@ def test_try_on_100_rows_shows_predictions_speed_and_memory(config, ml_model):
     assert trial.rows[0] == ["1", 0, "0.5", "us"] and trial.rows[1] == ["3", 1, "1.5", "gb"]
     assert all(float(row[0]) == float(row[2]) * 2 for row in trial.rows)
     assert trial.ms_per_row >= 0 and trial.peak_memory_mib > 10 and trial.start_seconds > 0
-    # The whole input's projected time: its 500 rows at the measured pace, plus starting the model.
+    # The whole input's projected time: its 500 rows at the pace measured on larger calls (the 100
+    # rows drawn again), plus a call's fixed cost and starting the model.
     projection = trial.projection
-    assert (projection.rows, projection.measured_rows, projection.batches) == (500, 100, 1)
-    assert projection.seconds == pytest.approx(trial.start_seconds + 500 * trial.ms_per_row / 1000)
+    assert (projection.rows, projection.batches) == (500, 1) and projection.measured_rows in (1_000, 10_000)
+    assert projection.seconds == pytest.approx(
+        trial.start_seconds + (projection.ms_per_call + 500 * projection.ms_per_row) / 1000
+    )
     with pytest.raises(ValidationError) as refused:
         services.job_try(model=ml_model, input_table="prod.t.missing")
     assert "does not exist" in refused.value.message_dict["input_table"][0]
+
+
+# 40 ms per call plus 0.2 ms per row: 100 rows take 60 ms, most of it the call's fixed cost.
+PACED = "import time\n        time.sleep(0.04 + 0.0002 * len(df))\n        " + DOUBLE
+
+
+def test_the_projection_separates_a_calls_fixed_cost_from_the_cost_per_row(ml_model, user):
+    model_with_config(ml_model, user, PACED)
+    make_input("prod.t.input", 1_000_000)
+    projection = services.job_try(model=ml_model, input_table="prod.t.input").projection
+    # 100 rows (60 ms) then 1,000 (240 ms); 10,000 would pass the one-second budget.
+    assert projection.measured_rows == 1_000
+    assert projection.ms_per_row == pytest.approx(0.2, rel=0.35)
+    assert projection.ms_per_call == pytest.approx(40, abs=25)
+    # At 100 rows' own pace (0.6 ms per row) the million rows would have looked three times slower.
+    waves = -(-projection.batches // projection.parallelism)
+    expected = (1_000_000 * 0.0002 + projection.batches * 0.04) / projection.parallelism
+    assert (projection.seconds - projection.start_seconds) == pytest.approx(expected, rel=0.35)
+    assert waves * projection.parallelism >= projection.batches
