@@ -57,7 +57,10 @@ def test_trigger_the_demo_job_and_watch_it_succeed(page, demo):
         ]
     )
     expect(page.locator("#projection")).to_contain_text(
-        re.compile(r"^Estimate: about \d+ (s|min) for 100,000 rows at 2 batches in parallel \(\d+ batches; predict\(\) measured ")
+        re.compile(
+            r"^Estimate: about \d+ (s|min) for 100,000 rows at 2 batches in parallel "
+            r"\(\d+ batches; predict\(\) measured "
+        )
     )
     expect(trial.locator("thead th").first).to_have_text("fraud_probability")
     expect(trial.locator("thead th").nth(1)).to_have_text("is_fraud")
