@@ -14,6 +14,7 @@ from django.http import Http404
 
 from batchjobs.choices import BatchStatus, JobStatus
 from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
+from tables import selectors as table_selectors
 
 HEX = re.compile(r"[0-9a-f]+")
 
@@ -47,6 +48,13 @@ def status_counts(jobs: QuerySet[BatchJob]) -> dict[str, int]:
     counts = dict.fromkeys(JobStatus.values, 0)
     counts.update(jobs.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     return counts
+
+
+def readable_tables(*, user: AbstractBaseUser, jobs) -> set[str]:
+    """The names among these jobs' input and output tables that `user` may open: one query for the
+    whole page (another team's table would be a 404 for them, so it gets no link)."""
+    names = {name for job in jobs for name in (job.input_table, job.output_table)}
+    return names - table_selectors.hidden_names(user) if names else set()
 
 
 def with_progress(jobs) -> list[BatchJob]:
