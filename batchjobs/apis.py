@@ -15,6 +15,7 @@ from batchjobs import cloudwatch, selectors, services
 from batchjobs.filters import EventFilter, JobFilter
 from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
 from builds import selectors as build_selectors
+from mlplatform.api import InputSerializerMixin, NoInput
 
 
 class BatchJobSerializer(serializers.ModelSerializer):
@@ -107,8 +108,9 @@ def _trigger_arguments(request: Request) -> dict:
     }
 
 
-class BatchJobListApi(GenericAPIView):
+class BatchJobListApi(InputSerializerMixin, GenericAPIView):
     serializer_class = BatchJobSerializer
+    input_serializers = {"POST": TriggerSerializer}
     filter_backends = [DjangoFilterBackend]
     filterset_class = JobFilter
 
@@ -154,14 +156,16 @@ class BatchJobDetailApi(GenericAPIView):
         return _job_response(request, selectors.job_get(user=request.user, job_id=job_id))
 
 
-class _JobActionApi(GenericAPIView):
+class _JobActionApi(InputSerializerMixin, GenericAPIView):
     """POST an action on a job: 200 with the job, or 409 when its state does not allow it."""
 
     serializer_class = BatchJobSerializer
+    input_serializers = {"POST": NoInput}
 
     def act(self, request: Request, job: BatchJob) -> BatchJob:
         raise NotImplementedError
 
+    @extend_schema(request=None, responses={200: BatchJobSerializer})
     def post(self, request: Request, job_id) -> Response:
         job = selectors.job_get(user=request.user, job_id=job_id)
         try:
@@ -207,9 +211,11 @@ class BatchSerializer(serializers.ModelSerializer):
 class BatchListApi(GenericAPIView):
     serializer_class = BatchSerializer
 
+    def get_queryset(self):
+        return selectors.batch_list(job=selectors.job_get(user=self.request.user, job_id=self.kwargs["job_id"]))
+
     def get(self, request: Request, job_id) -> Response:
-        job = selectors.job_get(user=request.user, job_id=job_id)
-        page = self.paginate_queryset(selectors.batch_list(job=job))
+        page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(BatchSerializer(page, many=True).data)
 
 
@@ -225,13 +231,16 @@ class AttemptSerializer(serializers.ModelSerializer):
 class BatchJobLogsApi(GenericAPIView):
     serializer_class = AttemptSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("batch", int)])
-    def get(self, request: Request, job_id) -> Response:
-        job = selectors.job_get(user=request.user, job_id=job_id)
-        index = request.query_params.get("batch")
+    def get_queryset(self):
+        job = selectors.job_get(user=self.request.user, job_id=self.kwargs["job_id"])
+        index = self.request.query_params.get("batch")
         if index is not None and not index.isdigit():
             raise ValidationError({"batch": ["batch must be a batch index (a whole number)."]})
-        page = self.paginate_queryset(selectors.attempt_list(job=job, index=int(index) if index else None))
+        return selectors.attempt_list(job=job, index=int(index) if index else None)
+
+    @extend_schema(parameters=[OpenApiParameter("batch", int)])
+    def get(self, request: Request, job_id) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(AttemptSerializer(page, many=True).data)
 
 

@@ -51,6 +51,13 @@ def status_counts(jobs: QuerySet[BatchJob]) -> dict[str, int]:
     return counts
 
 
+def readable_tables(*, user: AbstractBaseUser, jobs) -> set[str]:
+    """The names among these jobs' input and output tables that `user` may open: one query for the
+    whole page (another team's table would be a 404 for them, so it gets no link)."""
+    names = {name for job in jobs for name in (job.input_table, job.output_table)}
+    return names - table_selectors.hidden_names(user) if names else set()
+
+
 def with_progress(jobs) -> list[BatchJob]:
     """The jobs, each with batches_succeeded/failed/running, rows_done and queue_position: two
     queries whatever the number of jobs."""

@@ -186,6 +186,7 @@ def _board(request: HttpRequest, template: str, model=None) -> HttpResponse:
         "chips": [(value, label, counts.get(value, 0)) for value, label in JobStatus.choices],
         "total": sum(counts.values()),
         "polling": any(j.status in JobStatus.ACTIVE for j in page.object_list),
+        "readable_tables": selectors.readable_tables(user=request.user, jobs=page.object_list),
     }
     if model:
         context.update(tab="jobs", active_config=build_selectors.active_batch_config(model=model))

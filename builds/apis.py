@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from builds import envmask, selectors, services
 from builds.choices import Processes
 from builds.models import BatchConfig, Build, InstanceType, MLModel
+from mlplatform.api import InputSerializerMixin
 
 
 class InstanceTypeSerializer(serializers.ModelSerializer):
@@ -115,12 +116,18 @@ class BatchConfigInputSerializer(serializers.Serializer):
     deployment_name = serializers.CharField(max_length=100)
     instance_type = serializers.CharField(max_length=63)
     processes = serializers.CharField(max_length=10, required=False, default=Processes.ALL)
-    env = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
+    # Masked when shown (the browsable API fills its PUT form with the saved config): a mask sent
+    # back unchanged keeps the saved value.
+    env = MaskedEnvField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
     allow_network = serializers.BooleanField(required=False, default=False)
 
+    def to_representation(self, config: BatchConfig) -> dict:
+        return {**super().to_representation(config), "instance_type": config.instance_type.name}
 
-class ModelListCreateApi(GenericAPIView):
+
+class ModelListCreateApi(InputSerializerMixin, GenericAPIView):
     serializer_class = ModelListSerializer
+    input_serializers = {"POST": ModelCreateSerializer}
 
     def get_queryset(self):
         return selectors.model_list(user=self.request.user, search=self.request.query_params.get("search", ""))
@@ -150,13 +157,16 @@ class ModelDetailApi(GenericAPIView):
         return Response(ModelSerializer(selectors.model_get(user=request.user, model_id=model_id)).data)
 
 
-class BuildListCreateApi(GenericAPIView):
+class BuildListCreateApi(InputSerializerMixin, GenericAPIView):
     serializer_class = BuildSerializer
+    input_serializers = {"POST": BuildUploadSerializer}
     parser_classes = [MultiPartParser, FormParser]
 
+    def get_queryset(self):
+        return selectors.build_list(model=selectors.model_get(user=self.request.user, model_id=self.kwargs["model_id"]))
+
     def get(self, request: Request, model_id: str) -> Response:
-        model = selectors.model_get(user=request.user, model_id=model_id)
-        page = self.paginate_queryset(selectors.build_list(model=model))
+        page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(BuildSerializer(page, many=True).data)
 
     @extend_schema(request={"multipart/form-data": BuildUploadSerializer}, responses={201: BuildSerializer})
@@ -183,8 +193,9 @@ class BuildDetailApi(GenericAPIView):
         return Response(BuildSerializer(selectors.build_get(user=request.user, build_id=build_id)).data)
 
 
-class BatchConfigApi(GenericAPIView):
+class BatchConfigApi(InputSerializerMixin, GenericAPIView):
     serializer_class = BatchConfigSerializer
+    input_serializers = {"PUT": BatchConfigInputSerializer}
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     def get(self, request: Request, build_id) -> Response:

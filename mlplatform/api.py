@@ -5,11 +5,25 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from mlplatform.warehouse import TableExistsError, TableNotFoundError, WarehouseError
+
+
+class NoInput(serializers.Serializer):
+    """What an action that takes no body (cancel, retry) takes: the browsable API shows a bare button."""
+
+
+# No docstring: a view's docstring is its description in the browsable API and the schema.
+class InputSerializerMixin:
+    # The browsable API's forms show what a method takes, not what it answers: input_serializers
+    # maps a method to the serializer of its body; every other method uses serializer_class.
+    input_serializers: dict = {}
+
+    def get_serializer_class(self):
+        return self.input_serializers.get(self.request.method) or super().get_serializer_class()
 
 
 def _sentences(messages, prefix: str = "") -> list[str]:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from batchjobs.choices import JobStatus
 from batchjobs.models import BatchAttempt, BatchJob
 from batchjobs.pipeline import finish
+from tables import services as table_services
 from tests.factories import BatchConfigFactory, BatchFactory, BatchJobFactory, BuildFactory, UserFactory
 
 HX_TABLE = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "job-table"}
@@ -390,3 +391,47 @@ def test_the_jobs_tab_ignores_a_model_filter_in_its_url(web, config):
     job = job_with_batches(config)
     response = web.get(reverse("batchjobs:model-jobs", args=[job.model.model_id]), {"model": "churn"})
     assert response.status_code == 200 and shown_ids(response) == {str(job.pk)}
+
+
+def board_row(html: str, job) -> str:
+    """The board's <tr> of `job`."""
+    start = html.index(f'href="/batch/{job.pk}/"')
+    return html[html.rindex("<tr", 0, start) : html.index("</tr>", start)]
+
+
+def test_a_failed_row_says_why_in_its_first_line_escaped_with_the_whole_message_on_hover(web, config):
+    message = "batch 0 (1,000 rows): ValueError: <img src=x onerror=alert(1)>\nTraceback (most recent call last):"
+    failed = job_with_batches(config, status="failed", batch_status="failed", message=message)
+    succeeded = job_with_batches(config, message="2,000 rows predicted.")
+    html = board(web).content.decode()
+    row = board_row(html, failed)
+    first = "batch 0 (1,000 rows): ValueError: &lt;img src=x onerror=alert(1)&gt;"
+    assert f'<div class="fail-reason small" title="{first}\nTraceback (most recent call last):">{first}</div>' in row
+    assert "<img" not in html
+    assert "fail-reason" not in board_row(html, succeeded)  # only a failed row gives a reason
+
+
+def test_the_board_links_the_tables_the_viewer_may_open(web, user, team, outsider, config):
+    other_team = outsider.groups.first()
+    # prod.t.input: a table the platform did not make (anyone may read it); outputs: job outputs of a team.
+    ours = job_with_batches(config, output_table="prod.out.ours")
+    table_services.table_record(name="prod.out.ours", team=team)
+    theirs = job_with_batches(config, input_table="prod.t.theirs", output_table="prod.out.shared_name")
+    table_services.table_record(name="prod.t.theirs", team=other_team)
+    table_services.table_record(name="prod.out.shared_name", team=other_team)
+    failed = job_with_batches(config, status="failed", batch_status="failed", output_table="prod.out.never_written")
+
+    html = board(web).content.decode()
+    row = board_row(html, ours)
+    assert '<a href="/tables/prod.t.input/"><code>prod.t.input</code></a>' in row
+    assert '<a href="/tables/prod.out.ours/"><code>prod.out.ours</code></a>' in row
+    row = board_row(html, theirs)  # another team's tables: named (the job is ours) but not linked
+    assert "<code>prod.t.theirs</code>" in row and "/tables/prod.t.theirs/" not in row
+    assert "<code>prod.out.shared_name</code>" in row and "/tables/prod.out.shared_name/" not in row
+    row = board_row(html, failed)  # a failed job wrote no output: nothing to open
+    assert "<code>prod.out.never_written</code>" in row and "/tables/prod.out.never_written/" not in row
+    assert '<a href="/tables/prod.t.input/">' in row
+
+    user.is_staff = True  # staff may open every table
+    user.save()
+    assert "/tables/prod.t.theirs/" in board_row(board(web).content.decode(), theirs)

@@ -64,3 +64,13 @@ def login(page, username: str, password: str) -> None:
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_url("**/models/")
+
+
+SCREENSHOTS = os.environ.get("E2E_SCREENSHOTS")  # a folder: the browser tests save screenshots there
+
+
+def shoot(page, name: str) -> None:
+    """A full-page screenshot `<name>.png` in $E2E_SCREENSHOTS, to look at; nothing when it is not set."""
+    if SCREENSHOTS:
+        os.makedirs(SCREENSHOTS, exist_ok=True)
+        page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=True)

@@ -1,7 +1,6 @@
 """The first flow a data scientist meets: log in, open the demo model, set a build's batch config."""
 
 import io
-import os
 
 import pytest
 from django.conf import settings
@@ -9,16 +8,11 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from builds.models import BatchConfig, MLModel
-from tests.e2e.conftest import login
+from tests.e2e.conftest import login, shoot
 from tests.factories import BuildFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-SHOTS = os.environ.get("E2E_SCREENSHOTS")  # a folder: save screenshots there to look at them
-
-
-def shot(page, name):
-    if SHOTS:
-        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+shot = shoot  # the name the other browser tests import
 
 
 @pytest.fixture
