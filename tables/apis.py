@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mlplatform.api import InputSerializerMixin
 from mlplatform.warehouse import CatalogNotFoundError
 from tables import downloads, selectors, services
 
@@ -69,8 +70,9 @@ class TableRowsSerializer(serializers.Serializer):
     rows = serializers.ListField(child=serializers.ListField())
 
 
-class TableListApi(GenericAPIView):
+class TableListApi(InputSerializerMixin, GenericAPIView):
     serializer_class = TableSerializer
+    input_serializers = {"POST": TableUploadSerializer}
     parser_classes = [MultiPartParser, FormParser]
     pagination_class = None
 

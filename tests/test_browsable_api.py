@@ -103,7 +103,9 @@ def test_the_lists_show_the_objects_and_the_post_forms_ask_for_what_the_endpoint
     assert objects["build"] in builds and 'name="artifact"' in builds
     events = web.get("/api/v1/events/", HTTP_ACCEPT="text/html").content.decode()
     assert events.count(objects["job"]) >= 2 and 'name="evid"' in events
-    assert objects["table"] in web.get("/api/v1/tables/", HTTP_ACCEPT="text/html").content.decode()
+    tables = web.get("/api/v1/tables/", HTTP_ACCEPT="text/html").content.decode()
+    assert objects["table"] in tables
+    assert 'name="name"' in tables and 'name="file"' in tables and 'name="rows"' not in tables  # the upload form
     config = web.get(f"/api/v1/builds/{objects['build']}/batch-config/", HTTP_ACCEPT="text/html").content.decode()
     assert 'name="deployment_name"' in config and "test-deployment" in config
     cancel = web.get(f"/api/v1/batch-jobs/{objects['job']}/cancel/", HTTP_ACCEPT="text/html").content.decode()
