@@ -12,7 +12,6 @@ from tests.e2e.conftest import login, shoot
 from tests.factories import BuildFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-shot = shoot  # the name the other browser tests import
 
 
 @pytest.fixture
@@ -29,7 +28,7 @@ def demo():
 def test_set_batch_config_from_the_builds_tab(page, demo):
     model, build, password = demo
     login(page, "demo", password)
-    shot(page, "01-models")
+    shoot(page, "01-models")
     page.click("#model-table >> text=ds-premium-fraud-detection")
     expect(page.locator("h1")).to_have_text("ds-premium-fraud-detection")
     page.click("nav.tabs >> text=Builds")
@@ -37,7 +36,7 @@ def test_set_batch_config_from_the_builds_tab(page, demo):
     expect(row).to_contain_text("Succeeded")
     expect(row).not_to_contain_text("Used in Batch")
     expect(page.locator("#build-1")).to_contain_text("Used in Batch")
-    shot(page, "02-builds")
+    shoot(page, "02-builds")
 
     row.locator("summary").click()
     row.locator("text=Set Batch Config").click()
@@ -58,13 +57,13 @@ def test_set_batch_config_from_the_builds_tab(page, demo):
     modal.locator("text=+ Add variable").click()
     keys.last.fill("LD_PRELOAD")
     values.last.fill("evil.so")
-    shot(page, "03-modal")
+    shoot(page, "03-modal")
     modal.locator("button:has-text('Deploy')").click()
 
     # Refused in place, with the error next to the field, nothing saved.
     expect(modal.locator("#env-error")).to_contain_text("'LD_PRELOAD' is reserved by the platform")
     assert BatchConfig.objects.get(is_active=True).build.number == 1
-    shot(page, "04-modal-error")
+    shoot(page, "04-modal-error")
     modal.locator(".env-row:has(input[value=LD_PRELOAD]) [data-remove-env]").click()
     expect(modal.locator("input[value=LD_PRELOAD]")).to_have_count(0)
     modal.locator("button:has-text('Deploy')").click()
@@ -74,7 +73,7 @@ def test_set_batch_config_from_the_builds_tab(page, demo):
     expect(page.locator("#build-2")).to_contain_text("Used in Batch")
     expect(page.locator("#build-1")).not_to_contain_text("Used in Batch")
     expect(page.locator(".active-config")).to_contain_text("fraud-premium-v2")
-    shot(page, "05-used-in-batch")
+    shoot(page, "05-used-in-batch")
     config = BatchConfig.objects.get(is_active=True)
     assert (config.build, config.deployment_name, config.instance_type.name, config.processes, config.env) == (
         build,
@@ -88,5 +87,5 @@ def test_set_batch_config_from_the_builds_tab(page, demo):
     page.click("nav.tabs >> text=Overview")
     expect(page.locator("main")).to_contain_text("fraud-premium-v2")
     expect(page.locator("main")).to_contain_text("FRAUD_THRESHOLD")
-    shot(page, "06-overview")
+    shoot(page, "06-overview")
     assert page.dialogs == []

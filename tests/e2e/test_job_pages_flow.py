@@ -17,8 +17,7 @@ from tables import selectors as table_selectors
 from tests.artifacts import GOOD_PREDICT, model_zip, upload
 from tests.batchjobs.jobkit import make_input
 from tests.conftest import wait_for
-from tests.e2e.conftest import login
-from tests.e2e.test_batch_config_flow import shot
+from tests.e2e.conftest import login, shoot
 from tests.factories import GroupFactory, MLModelFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -113,13 +112,13 @@ def test_a_job_triggered_from_the_predict_tab_goes_to_succeeded_on_the_board_wit
     row = page.locator("#job-table tbody tr")
     expect(row).to_have_count(1)
     expect(row.locator(".badge")).to_have_text("Running", timeout=30_000)
-    shot(page, "60-board-running")
+    shoot(page, "60-board-running")
     expect(row.locator(".badge")).to_have_text("Succeeded", timeout=60_000)
     expect(row.locator(".rows-count")).to_have_text("20,000 / 20,000")
     expect(row.locator(".progress")).to_have_attribute("aria-valuenow", "100")
     expect(page.locator("#job-table[hx-trigger]")).to_have_count(0)  # nothing active is shown: polling stopped
     assert page.evaluate("window.__marker") == 1
-    shot(page, "61-board-succeeded")
+    shoot(page, "61-board-succeeded")
     copy = row.locator("button.copy")
     copy.click()
     expect(copy).to_have_attribute("data-flash", "Copied")
@@ -143,7 +142,7 @@ def test_a_job_triggered_from_the_predict_tab_goes_to_succeeded_on_the_board_wit
     expect(preview.locator("thead th")).to_have_text(["score", "id", "amount", "country"])
     expect(preview.locator("tbody tr")).to_have_count(20)
     expect(preview.locator("tbody tr").nth(2).locator("td")).to_have_text(["5", "2", "2.5", "de"])
-    shot(page, "62-job-succeeded")
+    shoot(page, "62-job-succeeded")
     assert (job.status, job.output_rows, job.batches_total > 1) == ("succeeded", 20_000, True)
     catalog, name = table_selectors.resolve("prod.e2e.slow_out")
     assert catalog.row_count(name) == 20_000
@@ -171,7 +170,7 @@ def test_a_failed_job_shows_its_message_the_traceback_on_show_more_its_logs_and_
     expect(traceback).to_contain_text("Traceback")
     expect(traceback).to_contain_text(f"ValueError: {EVIL}")
     expect(summary).to_have_text("Show less", use_inner_text=True)
-    shot(page, "63-job-failed-show-more")
+    shoot(page, "63-job-failed-show-more")
     summary.click()
     expect(traceback).to_be_hidden()
     expect(summary).to_have_text("Show More", use_inner_text=True)
@@ -186,7 +185,7 @@ def test_a_failed_job_shows_its_message_the_traceback_on_show_more_its_logs_and_
     expect(logs.locator("article h3")).to_contain_text("Batch 1 · attempt 1 Succeeded")
     expect(logs.locator("pre.log")).to_contain_text("scoring 1000 rows from id 1000")
     expect(page).to_have_url(re.compile(rf"/batch/{job.pk}/$"))
-    shot(page, "64-job-failed-logs")
+    shoot(page, "64-job-failed-logs")
 
     page.click("text=Re-run…")
     page.wait_for_url(f"**/models/{MODEL_ID}/predict/?rerun={job.pk}")
@@ -196,7 +195,7 @@ def test_a_failed_job_shows_its_message_the_traceback_on_show_more_its_logs_and_
     expect(page.locator("#id_output_table")).to_have_value(
         re.compile(r"^prod\.e2e\.failing_in_predictions_\d{8}_\d{6}$")
     )
-    shot(page, "67-rerun-prefilled")
+    shoot(page, "67-rerun-prefilled")
     assert page.dialogs == []
 
 
@@ -243,13 +242,13 @@ def test_cancelling_a_running_job_says_what_will_happen_first(page, user):
     sentences = consequences.all_inner_texts()
     assert "No output table is written: prod.e2e.cancel_out stays free." in sentences
     assert sentences[-1] == "The job ends as Cancelled and its slot goes to the next queued job. This cannot be undone."
-    shot(page, "65-cancel-modal")
+    shoot(page, "65-cancel-modal")
     modal.get_by_role("button", name="Cancel the job").click()
 
     page.wait_for_url(f"**/batch/{job.pk}/")
     expect(page.locator(".status-line .badge")).to_have_text("Cancelled", timeout=30_000)
     expect(page.locator(".actions")).not_to_contain_text("Cancel job")
-    shot(page, "66-job-cancelled")
+    shoot(page, "66-job-cancelled")
     job.refresh_from_db()
     assert (job.status, job.message) == ("cancelled", "Cancelled: no output table was written.")
     catalog, name = table_selectors.resolve("prod.e2e.cancel_out")
@@ -284,14 +283,14 @@ def test_the_logs_card_follows_a_running_job_without_a_reload(page, user):
     page.select_option("#log-batch", "0")
     expect(logs.locator("article h3")).to_contain_text("Batch 0 · attempt 1 Running")
     expect(logs.locator("pre.log")).to_contain_text("appears here when the batch ends")
-    shot(page, "68-logs-running")
+    shoot(page, "68-logs-running")
     # Batch 0 ends: its log shows up in the card, the job still running, the page not reloaded.
     expect(logs.locator("article h3")).to_contain_text("Batch 0 · attempt 1 Succeeded", timeout=30_000)
     expect(logs.locator("pre.log")).to_contain_text("scoring 3334 rows from id 0")
     expect(page.locator(".status-line")).to_contain_text("Running")
     assert page.evaluate("window.__marker") == 1
     expect(page.locator("#log-batch")).to_have_value("0")  # the batch picked stays picked
-    shot(page, "69-logs-refreshed")
+    shoot(page, "69-logs-refreshed")
     expect(page.locator(".status-line")).to_contain_text("Succeeded", timeout=60_000)
     expect(page.locator("#logs .logs-poll")).to_have_count(0)  # the job ended: the card stops asking
     assert page.dialogs == []
@@ -312,7 +311,7 @@ def test_retry_says_every_attempt_failed_the_same_way(page, user):
         "unless the data or the build changed."
     )
     expect(page.get_by_role("link", name="Retry failed batches…")).to_be_visible()
-    shot(page, "70-retry-warning")
+    shoot(page, "70-retry-warning")
     page.click("text=Retry failed batches…")
     expect(page.locator("dialog#modal ul.consequences li").first).to_contain_text("Every attempt so far failed")
     expect(page.locator("main img")).to_have_count(0)

@@ -11,8 +11,7 @@ from playwright.sync_api import expect
 
 from batchjobs.models import BatchJob
 from tables import selectors as table_selectors
-from tests.e2e.conftest import login
-from tests.e2e.test_batch_config_flow import shot
+from tests.e2e.conftest import login, shoot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -44,7 +43,7 @@ def test_trigger_the_demo_job_and_watch_it_succeed(page, demo):
     steps = page.locator("#try-progress li")
     expect(steps.first).to_contain_text("Checking the input table…")
     expect(page.locator("#try-progress li[data-step=start]")).to_contain_text(re.compile(r"Starting the model… \d"))
-    shot(page, "52-try-progress")
+    shoot(page, "52-try-progress")
     trial = page.locator("#trial")
     expect(trial.locator("h2")).to_have_text("First 100 rows through build 1", timeout=60_000)
     expect(page.locator("#try-progress li")).to_have_text(
@@ -64,19 +63,19 @@ def test_trigger_the_demo_job_and_watch_it_succeed(page, demo):
     )
     expect(trial.locator("thead th").first).to_have_text("fraud_probability")
     expect(trial.locator("thead th").nth(1)).to_have_text("is_fraud")
-    shot(page, "53-try-result")
+    shoot(page, "53-try-result")
     assert not BatchJob.objects.exists()
 
     page.click("button[value=check]")
     expect(page.locator("#check-ok")).to_contain_text("prod.fraud_in_premium_model.input has 100,000 rows")
-    shot(page, "50-predict-checked")
+    shoot(page, "50-predict-checked")
     page.click("button[value=trigger]")
     page.wait_for_url("**/batch/*/")
     job = BatchJob.objects.get()
     expect(page.locator(".status-line")).to_contain_text("Succeeded", timeout=90_000)  # polled, no reload by us
     expect(page.locator("#job-live")).to_contain_text("100,000 / 100,000")
     expect(page.locator("#job-live")).to_contain_text("rows predicted into prod.fraud_in_premium_model.scores_e2e")
-    shot(page, "51-job-succeeded")
+    shoot(page, "51-job-succeeded")
     job.refresh_from_db()
     assert (job.status, job.output_rows) == ("succeeded", 100_000)
     catalog, name = table_selectors.resolve("prod.fraud_in_premium_model.scores_e2e")

@@ -5,8 +5,7 @@ from django.conf import settings
 from playwright.sync_api import expect
 
 from tables import selectors as table_selectors
-from tests.e2e.conftest import login
-from tests.e2e.test_batch_config_flow import shot
+from tests.e2e.conftest import login, shoot
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -40,7 +39,7 @@ def test_upload_list_open_preview_and_drop_a_csv(page, tmp_path):
     expect(page.locator(".flash")).to_contain_text("Segment → segment")
     expect(page.locator("table.data tbody tr")).to_have_count(3)
     expect(page.locator("table.data")).to_contain_text("<b>bronze</b>")  # shown as text, not markup
-    shot(page, "30-table-uploaded")
+    shoot(page, "30-table-uploaded")
 
     page.click("nav.mainnav >> text=Tables")
     row = page.locator("tr", has_text="prod.sandbox.customers")
