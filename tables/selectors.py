@@ -233,8 +233,10 @@ def readable(value):
         return {k: readable(v) for k, v in value.items()}
     if isinstance(value, list):
         return [readable(v) for v in value]
-    if not isinstance(value, float) or value == 0 or not math.isfinite(value):
+    if not isinstance(value, float) or not math.isfinite(value):
         return value
+    if value == 0:
+        return "0"
     magnitude = math.floor(math.log10(abs(value)))
     if magnitude < -4 or magnitude >= 15:
         return f"{value:.{READABLE_DIGITS}g}"

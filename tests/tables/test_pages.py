@@ -56,3 +56,24 @@ def test_model_output_in_tables_is_escaped(web):
     )
     html = web.get(reverse("tables:detail", args=["prod.s.evil"])).content.decode()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (0.0, "0"),
+        (3.0, "3"),
+        (0.8333333333333334, "0.8333"),
+        (123456.7, "123457"),
+        (0.000012345678, "1.235e-05"),
+        (float("nan"), float("nan")),
+        (7, 7),
+        ("text", "text"),
+        ([0.5, 0.123456], ["0.5", "0.1235"]),
+    ],
+)
+def test_a_preview_rounds_floats_to_four_significant_digits_for_reading(value, shown):
+    from tables.selectors import readable
+
+    got = readable(value)
+    assert got == shown or (got != got and shown != shown)  # NaN stays NaN
