@@ -28,6 +28,7 @@ from mlplatform.warehouse import (
     catalogs_from_config,
     is_valid_name,
 )
+from mlplatform.warehouse.export import json_safe
 from tables.models import TableRecord
 
 PREVIEW_ROWS = 50
@@ -252,21 +253,6 @@ def clipped(value):
     has it whole)."""
     if isinstance(value, str) and len(value) > PREVIEW_CELL_CHARS:
         return f"{value[:PREVIEW_CELL_CHARS]}… [{len(value) - PREVIEW_CELL_CHARS:,} more characters]"
-    return value
-
-
-def json_safe(value):
-    """A value from Arrow as something JSON can carry (nested lists and structs too)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else str(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
     return value
 
 

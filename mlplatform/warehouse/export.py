@@ -135,16 +135,17 @@ def _for_csv(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
 
 
 def _json(value) -> str:
-    return json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(json_safe(value), ensure_ascii=False, separators=(",", ":"))
 
 
-def _plain(value):
-    """A nested value as JSON can carry it (NaN as null, infinities and times as text, bytes as hex)."""
+def json_safe(value):
+    """A value from Arrow as JSON can carry it, nested ones too (NaN as null, infinities, times and
+    other objects as text, bytes as hex): in CSV cells and the pages' previews."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         # A map arrives as a list of (key, value) pairs.
-        return [_plain(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else str(value)
     if isinstance(value, bytes):

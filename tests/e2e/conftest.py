@@ -74,3 +74,15 @@ def shoot(page, name: str) -> None:
     if SCREENSHOTS:
         os.makedirs(SCREENSHOTS, exist_ok=True)
         page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def e2e_lake(tmp_path):
+    """A lake catalog "prod" of this test's own. The live server runs in this process, so changing
+    settings here reaches it."""
+    from django.conf import settings
+
+    original = settings.WAREHOUSE_CATALOGS, settings.WAREHOUSE_DEFAULT_CATALOG
+    settings.WAREHOUSE_CATALOGS, settings.WAREHOUSE_DEFAULT_CATALOG = {"prod": (tmp_path / "lake").as_uri()}, "prod"
+    yield tmp_path / "lake"
+    settings.WAREHOUSE_CATALOGS, settings.WAREHOUSE_DEFAULT_CATALOG = original

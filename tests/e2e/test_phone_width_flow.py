@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pyarrow as pa
 import pytest
-from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -45,11 +44,8 @@ SCHEMA = {
 
 
 @pytest.fixture(autouse=True)
-def lake(tmp_path):
-    original = settings.WAREHOUSE_CATALOGS, settings.WAREHOUSE_DEFAULT_CATALOG
-    settings.WAREHOUSE_CATALOGS, settings.WAREHOUSE_DEFAULT_CATALOG = {"prod": (tmp_path / "lake").as_uri()}, "prod"
-    yield
-    settings.WAREHOUSE_CATALOGS, settings.WAREHOUSE_DEFAULT_CATALOG = original
+def _lake(e2e_lake):
+    """Tables in a lake of this test's own."""
 
 
 @pytest.fixture

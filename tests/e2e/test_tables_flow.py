@@ -1,7 +1,6 @@
 """In a browser: upload a CSV, see it listed, open it, preview its rows, drop it."""
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import expect
 
 from tables import selectors as table_selectors
@@ -12,12 +11,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialize
 
 
 @pytest.fixture(autouse=True)
-def lake(tmp_path):
-    # The live server runs in this process, so changing settings here reaches it.
-    original = settings.WAREHOUSE_CATALOGS, settings.WAREHOUSE_DEFAULT_CATALOG
-    settings.WAREHOUSE_CATALOGS, settings.WAREHOUSE_DEFAULT_CATALOG = {"prod": (tmp_path / "lake").as_uri()}, "prod"
-    yield
-    settings.WAREHOUSE_CATALOGS, settings.WAREHOUSE_DEFAULT_CATALOG = original
+def _lake(e2e_lake):
+    """Tables in a lake of this test's own."""
 
 
 def test_upload_list_open_preview_and_drop_a_csv(page, tmp_path):
