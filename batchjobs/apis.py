@@ -15,6 +15,7 @@ from batchjobs import cloudwatch, selectors, services
 from batchjobs.filters import EventFilter, JobFilter
 from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
 from builds import selectors as build_selectors
+from builds.apis import BatchConfigSerializer
 from mlplatform.api import InputSerializerMixin, NoInput
 
 
@@ -85,9 +86,18 @@ class BatchJobSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request else path
 
 
+class BatchJobDetailSerializer(BatchJobSerializer):
+    """One job, with the batch config it ran with (as the job page's "Batch config used" shows it)."""
+
+    batch_config = BatchConfigSerializer(read_only=True)
+
+    class Meta(BatchJobSerializer.Meta):
+        fields = [*BatchJobSerializer.Meta.fields, "batch_config"]
+
+
 def _job_response(request: Request, job: BatchJob, code: int = status.HTTP_200_OK) -> Response:
     job = selectors.job_get(user=request.user, job_id=job.pk)
-    return Response(BatchJobSerializer(job, context={"request": request}).data, status=code)
+    return Response(BatchJobDetailSerializer(job, context={"request": request}).data, status=code)
 
 
 class TriggerSerializer(serializers.Serializer):
@@ -123,7 +133,7 @@ class BatchJobListApi(InputSerializerMixin, GenericAPIView):
         page = selectors.with_progress(jobs)
         return self.get_paginated_response(BatchJobSerializer(page, many=True, context={"request": request}).data)
 
-    @extend_schema(request=TriggerSerializer, responses={201: BatchJobSerializer})
+    @extend_schema(request=TriggerSerializer, responses={201: BatchJobDetailSerializer})
     def post(self, request: Request) -> Response:
         job = services.job_trigger(requested_by=request.user, **_trigger_arguments(request))
         return _job_response(request, job, status.HTTP_201_CREATED)
@@ -150,7 +160,7 @@ class BatchJobCheckApi(GenericAPIView):
 
 
 class BatchJobDetailApi(GenericAPIView):
-    serializer_class = BatchJobSerializer
+    serializer_class = BatchJobDetailSerializer
 
     def get(self, request: Request, job_id) -> Response:
         return _job_response(request, selectors.job_get(user=request.user, job_id=job_id))
@@ -165,7 +175,7 @@ class _JobActionApi(InputSerializerMixin, GenericAPIView):
     def act(self, request: Request, job: BatchJob) -> BatchJob:
         raise NotImplementedError
 
-    @extend_schema(request=None, responses={200: BatchJobSerializer})
+    @extend_schema(request=None, responses={200: BatchJobDetailSerializer})
     def post(self, request: Request, job_id) -> Response:
         job = selectors.job_get(user=request.user, job_id=job_id)
         try:

@@ -238,7 +238,7 @@ class BatchPredictor:
         Raises ApiError (a failed pre-flight check), BatchJobFailed, TimeoutError, or
         OutputRowCountMismatch. Without ``wait`` the job is returned as triggered, unchecked."""
         job = self.trigger(model_id, input_table_name, output_table_name)
-        config = self._request("GET", _path("builds", job["build_id"], "batch-config"))
+        config = job["batch_config"]  # the config the job runs with
         if wait:
             job = self.wait(job["job_id"], poll=poll, timeout=timeout)
             self.check_output_rows(job)

@@ -44,6 +44,30 @@ def test_trigger_through_the_api_then_follow_the_job(api, ready):
     assert [j["job_id"] for j in listed["results"]] == [body["job_id"]]
 
 
+def test_a_job_says_which_batch_config_it_ran_with_after_a_newer_one_is_set(api, ready, user):
+    from builds.services import batch_config_set
+
+    body = post_job(api).json()
+    job = BatchJob.objects.get(pk=body["job_id"])
+    assert body["batch_config"]["deployment_name"] == "test-batch"
+    batch_config_set(
+        build=job.build,
+        deployment_name="newer-batch",
+        set_by=user,
+        processes="ONE",
+        instance_type=job.batch_config.instance_type,
+        env={"API_KEY": "hunter2"},
+    )
+    used = api.get(f"/api/v1/batch-jobs/{job.pk}/").json()["batch_config"]
+    assert (used["deployment_name"], used["processes"], used["instance_type"], used["env"]) == (
+        "test-batch",
+        "ALL",
+        "ml.m5.large",
+        {},
+    )
+    assert "batch_config" not in api.get("/api/v1/batch-jobs/").json()["results"][0]  # lists stay light
+
+
 def test_a_refused_trigger_lists_every_failed_check(api, ready):
     response = post_job(api, input_table="prod.t.nothing", output_table="Bad")
     assert response.status_code == 400
