@@ -46,3 +46,39 @@ class EventId(models.IntegerChoices):
 
 # The word shown next to each number ("402 started"), and under `evid_name` in the API.
 EventId.WORDS = {EventId.SUCCESS: "succeeded", EventId.FAILURE: "failed", EventId.START: "started"}
+
+
+# --- schedules ---------------------------------------------------------------------------------
+
+
+class NotifyOn(models.TextChoices):
+    FAILURE = "failure", "When a run or a post-step fails"
+    ALWAYS = "always", "After every run (success too)"
+
+
+class RunStatus(models.TextChoices):
+    """What became of one due time of a schedule (or one Run now)."""
+
+    STARTED = "started", "Started a job"
+    SKIPPED_BUSY = "skipped_busy", "Skipped: the previous run was still active"
+    MISSED = "missed", "Missed: the platform was not running"
+    REFUSED = "refused", "Refused: the job's checks failed"
+
+
+class PostStepKind(models.TextChoices):
+    HISTORY = "history", "Append to the history table"
+    EVENTS = "events", "Publish synthetic events"
+    KEEP_LAST = "keep_last", "Keep the last run outputs"
+
+
+class PostStepStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed to send"

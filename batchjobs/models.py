@@ -7,10 +7,21 @@ UPDATE, so a redelivered or duplicated task finds its work taken and does nothin
 import uuid
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
 
-from batchjobs.choices import BatchStatus, EventId, JobPhase, JobStatus
+from batchjobs.choices import (
+    BatchStatus,
+    EventId,
+    JobPhase,
+    JobStatus,
+    NotificationStatus,
+    NotifyOn,
+    PostStepKind,
+    PostStepStatus,
+    RunStatus,
+)
 from builds.models import BatchConfig, Build, MLModel
 
 
@@ -38,6 +49,14 @@ class BatchJob(models.Model):
     cancel_requested = models.BooleanField(default=False)
     staging_removed = models.BooleanField(default=False)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    schedule = models.ForeignKey(
+        "Schedule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
+        help_text="the schedule that ran it",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     queued_at = models.DateTimeField(null=True, blank=True, help_text="when it last entered the queue (a retry)")
     started_at = models.DateTimeField(null=True, blank=True)
@@ -167,3 +186,118 @@ class QueueLock(models.Model):
 
     def __str__(self) -> str:
         return "queue lock"
+
+
+# --- schedules ---------------------------------------------------------------------------------
+
+
+class Schedule(models.Model):
+    """A cron rule that runs a model's active batch config over an input table into a templated
+    output table, then runs the post-steps it names (history table, synthetic events, keep last N)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="schedules")
+    team = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="+", help_text="the owning team")
+    name = models.CharField(max_length=100)
+    input_table = models.CharField(max_length=200)
+    output_table_template = models.CharField(
+        max_length=200, help_text="the output table's name, with {date}, {datetime} and {run} filled in at run time"
+    )
+    cron = models.CharField(max_length=100, help_text="five fields: minute hour day-of-month month day-of-week")
+    timezone = models.CharField(max_length=64, default="UTC")
+    enabled = models.BooleanField(default=True)
+    history_table = models.CharField(max_length=200, blank=True, help_text="append each run's output here")
+    events_table = models.CharField(max_length=200, blank=True, help_text="publish synthetic events (src 70) here")
+    event_key_column = models.CharField(max_length=63, blank=True, help_text="the entity key column of each event")
+    keep_last = models.PositiveIntegerField(
+        null=True, blank=True, help_text="drop older output tables of this schedule (empty: keep every one)"
+    )
+    notify_urls = models.JSONField(default=list, blank=True, help_text="Apprise URLs: mailto://, slack://, json://…")
+    notify_on = models.CharField(max_length=16, choices=NotifyOn, default=NotifyOn.FAILURE)
+    # The latest due time claimed (run or skipped): a tick claims the next one with a conditional UPDATE.
+    last_due_at = models.DateTimeField(null=True, blank=True)
+    runs_started = models.PositiveIntegerField(default=0, help_text="{run} of the output template: 1, 2, …")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model", "name"]
+        constraints = [models.UniqueConstraint(fields=["model", "name"], name="schedule_name_unique_per_model")]
+        indexes = [models.Index(fields=["enabled", "last_due_at"])]
+
+    def __str__(self) -> str:
+        return f"schedule {self.name} of {self.model_id}"
+
+
+class ScheduleRun(models.Model):
+    """One due time of a schedule (or one Run now) and what became of it."""
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="runs")
+    due_at = models.DateTimeField()
+    manual = models.BooleanField(default=False, help_text="Run now, not a due time")
+    status = models.CharField(max_length=16, choices=RunStatus)
+    job = models.OneToOneField(BatchJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="schedule_run")
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-due_at", "-id"]
+        constraints = [
+            # Two beats (or a restarted one) racing for one due time: the database keeps one run.
+            models.UniqueConstraint(
+                fields=["schedule", "due_at"], condition=Q(manual=False), name="one_run_per_due_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schedule} at {self.due_at:%Y-%m-%d %H:%M}"
+
+
+class PostStep(models.Model):
+    """A step run after a scheduled job succeeded, in `position` order, each exactly once."""
+
+    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="post_steps")
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=16, choices=PostStepKind)
+    target = models.CharField(max_length=200, blank=True, help_text="the table it writes (history, events)")
+    status = models.CharField(max_length=16, choices=PostStepStatus, default=PostStepStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    rows = models.BigIntegerField(null=True, blank=True, help_text="rows appended or events published")
+    detail = models.TextField(blank=True, help_text="what it did, in a sentence")
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "position"]
+        constraints = [models.UniqueConstraint(fields=["job", "position"], name="post_step_position_unique_per_job")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} after {self.job_id}"
+
+
+class Notification(models.Model):
+    """One message about a job to one of its schedule's URLs, and whether it went out."""
+
+    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="notifications")
+    url_shown = models.CharField(max_length=255, help_text="the URL with its secrets masked")
+    url_index = models.PositiveSmallIntegerField(help_text="which of the schedule's notify_urls")
+    reason = models.CharField(max_length=32, help_text="failed, succeeded, post_step_failed")
+    title = models.CharField(max_length=255)
+    body = models.TextField()
+    status = models.CharField(max_length=16, choices=NotificationStatus, default=NotificationStatus.PENDING)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "reason", "url_index"], name="one_notification_per_reason_and_url"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reason} of {self.job_id} to {self.url_shown}"
