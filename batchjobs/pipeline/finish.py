@@ -7,7 +7,7 @@ import logging
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
-from batchjobs import dispatch, transitions
+from batchjobs import dispatch, signals, transitions
 from batchjobs.choices import BatchStatus, EventId, JobPhase, JobStatus
 from batchjobs.models import Batch, BatchJob, JobEvent
 from batchjobs.pipeline import output, staging
@@ -44,6 +44,7 @@ def finish(job_id, status: str, *, message: str = "", detail: str = "", output_r
         elif status == JobStatus.FAILED:
             record_event(job, EventId.FAILURE, error=job.message)
         dispatch.send_admit()
+        transaction.on_commit(lambda: signals.job_ended.send(sender=BatchJob, job_id=job_id, status=status))
     if status == JobStatus.CANCELLED:
         output.discard(job)
     if status != JobStatus.FAILED:  # a failed job keeps its staging and parts for "Retry failed batches"

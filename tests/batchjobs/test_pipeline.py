@@ -4,8 +4,8 @@ of a model that end it. (tests/batchjobs/test_worker_faults.py runs jobs through
 import pytest
 
 from batchjobs.choices import BatchStatus, JobStatus
-from batchjobs.models import BatchAttempt
-from batchjobs.pipeline import admit, commit, extract, predict
+from batchjobs.models import BatchAttempt, BatchJob
+from batchjobs.pipeline import admit, commit, extract, finish, predict
 from builds.choices import BuildStatus
 from builds.models import InstanceType
 from builds.services import batch_config_set, build_register
@@ -33,6 +33,27 @@ def test_a_succeeded_job_has_every_input_row_with_its_prediction(config, ml_mode
     assert (event.model_id, event.build_id, event.endpoint_name) == (ml_model.model_id, job.build_id, "test-batch")
     assert not (job_storage / "staging" / "jobs" / str(job.pk)).exists()  # staging removed
     assert TableRecord.objects.get(name="prod.out.scores").created_by == user
+
+
+def test_the_end_of_a_job_is_announced_once_after_it_is_recorded(
+    config, ml_model, user, django_capture_on_commit_callbacks
+):
+    from batchjobs import signals
+
+    heard = []
+
+    def receiver(sender, job_id, status, **kwargs):
+        heard.append((job_id, status, BatchJob.objects.get(pk=job_id).status))  # the final state is saved
+
+    signals.job_ended.connect(receiver)
+    try:
+        make_input("prod.t.input", 1_000)
+        with django_capture_on_commit_callbacks(execute=True):
+            job = run_job(trigger(ml_model, user, "prod.t.input"))
+            assert not finish.finish(job.pk, JobStatus.FAILED, message="again")  # an ended job ends once
+    finally:
+        signals.job_ended.disconnect(receiver)
+    assert heard == [(job.pk, JobStatus.SUCCEEDED, JobStatus.SUCCEEDED)]
 
 
 def test_redelivered_steps_do_nothing(config, ml_model, user):
