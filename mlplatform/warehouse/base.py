@@ -174,6 +174,26 @@ class Catalog(abc.ABC):
     def drop(self, name: TableName | str) -> None:
         """Remove the table; TableNotFoundError if it does not exist."""
 
+    def append_once(
+        self,
+        name: TableName | str,
+        schema: pa.Schema,
+        batches: Iterable[pa.RecordBatch | pa.Table],
+        *,
+        txn_id: str,
+        key_column: str,
+        key_value: str,
+    ) -> int | None:
+        """Append `batches` to the table in one commit, at most once per `txn_id`; the table is
+        created from `schema` when it does not exist. Returns the rows appended, or None when this
+        append already happened (nothing is written then).
+
+        A lake commit carries `txn_id` as a Delta Lake application transaction (a second commit
+        with it is refused, even racing); PostgreSQL appends in one transaction, under a lock on
+        the table, unless a row whose `key_column` holds `key_value` is already there. The rows'
+        columns must be the table's (in any order); WarehouseError names the difference."""
+        raise NotImplementedError(f"the {self.kind} catalog does not append")
+
     # --- a table read where it lies (batch jobs), by row groups of a fixed version --------------
 
     supports_snapshots = False
@@ -213,6 +233,32 @@ def check_schema(schema: pa.Schema) -> pa.Schema:
         raise WarehouseError(f"a table's schema must be a pyarrow.Schema, not {type(schema)}")
     check_column_names(schema.names)
     return schema
+
+
+def check_same_columns(name: TableName, table_columns: list[str], new_columns: list[str]) -> None:
+    """Refuse rows to append whose columns are not the table's, naming the difference."""
+    if set(table_columns) == set(new_columns) and len(table_columns) == len(new_columns):
+        return
+    missing = [c for c in table_columns if c not in new_columns]
+    extra = [c for c in new_columns if c not in table_columns]
+    what = "; ".join(
+        part
+        for part in (
+            f"missing {', '.join(missing)}" if missing else "",
+            f"not in the table: {', '.join(extra)}" if extra else "",
+        )
+        if part
+    )
+    raise WarehouseError(
+        f'the table "{name}" has the columns {", ".join(table_columns)}, but the rows to append have '
+        f"{', '.join(new_columns)} ({what})"
+    )
+
+
+def in_order(batches: Iterable[pa.RecordBatch | pa.Table], names: list[str]) -> Iterator[pa.RecordBatch | pa.Table]:
+    """The batches with their columns in the order `names` gives (the same set, checked before)."""
+    for batch in batches:
+        yield batch if batch.schema.names == names else batch.select(names)
 
 
 def check_columns(name: TableName, wanted: list[str], present: list[str]) -> None:

@@ -32,9 +32,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from deltalake import DeltaTable
+from deltalake import DeltaTable, Transaction, write_deltalake
 from deltalake import Schema as DeltaSchema
-from deltalake.exceptions import DeltaError
+from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
 from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
 
@@ -47,8 +47,10 @@ from mlplatform.warehouse.base import (
     Snapshot,
     cast_batch,
     check_columns,
+    check_same_columns,
     check_schema,
     conform,
+    in_order,
     rebatch,
 )
 from mlplatform.warehouse.errors import (
@@ -66,6 +68,7 @@ COMPRESSION = "snappy"
 # A data file the log names: a plain relative path inside the table's folder, never ".." or a URL.
 _DATA_PATH_RE = re.compile(r"(?:[A-Za-z0-9_.=%+-]+/)*[A-Za-z0-9_.=%+-]+\.parquet", re.ASCII)
 _PART_ID_RE = re.compile(r"[0-9a-z][0-9a-z-]{0,99}", re.ASCII)
+_TXN_ID_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,199}", re.ASCII)
 # Reader features whose data a plain Parquet read would get wrong: refused with a sentence.
 UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping", "v2Checkpoint"}
 
@@ -413,6 +416,57 @@ class LakeCatalog(Catalog):
         self._remove_if_empty(folder)
         return len(mine)
 
+    # --- appends, each at most once ----------------------------------------------------------------
+
+    def append_once(
+        self,
+        name: TableName | str,
+        schema: pa.Schema,
+        batches: Iterable[pa.RecordBatch | pa.Table],
+        *,
+        txn_id: str,
+        key_column: str,
+        key_value: str,
+    ) -> int | None:
+        name = self.table_name(name)
+        if not _TXN_ID_RE.fullmatch(txn_id):
+            raise WarehouseError(f"a transaction id is letters, digits and _.:- , not {txn_id[:100]!r}")
+        schema = check_schema(schema).remove_metadata()
+        if self.exists(name):
+            table = self._table(name)
+            if table.transaction_version(txn_id) is not None:
+                return None
+            target = pa.schema(table.schema().to_arrow())
+            check_same_columns(name, target.names, schema.names)
+            batches = in_order(batches, target.names)
+        else:  # made by this commit (version 0); a writer racing to make it too appends after it
+            table, target = self.table_uri(name), delta_arrow_schema(schema)
+            if not self.on_s3:
+                self.fs.create_dir(self._schema_dir(name.schema), recursive=True)
+        counted = _Counted(conform(batches, target, cast=cast_batch))
+        try:
+            write_deltalake(
+                table,
+                pa.RecordBatchReader.from_batches(target, counted),
+                mode="append",
+                storage_options=self.storage_options,
+                # A concurrent commit carrying the same transaction is refused, not retried.
+                commit_properties=CommitProperties(app_transactions=[Transaction(txn_id, 1)]),
+            )
+        except CommitFailedError as exc:
+            if self._table(name).transaction_version(txn_id) is not None:
+                return None  # a racing writer made this very append
+            raise WarehouseError(f'appending to the table "{name}" failed: {_first_line(exc)}') from None
+        except (DeltaError, OSError) as exc:
+            if counted.error is not None:  # the batches failed: their own error explains it
+                raise counted.error from None
+            raise WarehouseError(f'appending to the table "{name}" failed: {_first_line(exc)}') from None
+        except Exception:
+            if counted.error is not None:
+                raise counted.error from None
+            raise
+        return counted.rows
+
     def _delete_quietly(self, paths: list[str]) -> None:
         for path in paths:
             try:
@@ -472,6 +526,23 @@ class _Part:
                 close()
             except Exception:  # noqa: BLE001, S110 - the write already failed; its error is what counts
                 pass
+
+
+class _Counted:
+    """Batches passed on to a writer, counted, keeping their own error (the writer reports it as
+    a broken stream)."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch]) -> None:
+        self._batches, self.rows, self.error = batches, 0, None
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in self._batches:
+                self.rows += batch.num_rows
+                yield batch
+        except BaseException as exc:
+            self.error = exc
+            raise
 
 
 def delta_arrow_schema(schema: pa.Schema) -> pa.Schema:

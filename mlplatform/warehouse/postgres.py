@@ -36,8 +36,10 @@ from mlplatform.warehouse.base import (
     Catalog,
     cast_batch,
     check_columns,
+    check_same_columns,
     check_schema,
     conform,
+    in_order,
     rebatch,
 )
 from mlplatform.warehouse.errors import (
@@ -357,6 +359,77 @@ class PostgresCatalog(Catalog):
                 raise
             conn.commit()
         return source.rows
+
+    def append_once(
+        self,
+        name: TableName | str,
+        schema: pa.Schema,
+        batches: Iterable[pa.RecordBatch | pa.Table],
+        *,
+        txn_id: str,
+        key_column: str,
+        key_value: str,
+    ) -> int | None:
+        name = self.table_name(name)
+        schema = check_schema(schema)
+        if not is_valid_name(key_column) or key_column not in schema.names:
+            raise WarehouseError(f'the rows to append to "{name}" have no column "{key_column}" to key them by')
+        with self._adbc() as conn:
+            cur = conn.cursor()
+            # One appender of this table at a time, until commit: the check below sees the other's rows.
+            cur.execute("SELECT pg_advisory_xact_lock($1)", parameters=(_lock_key(name),))
+            cur.fetchall()
+            existing = self._adbc_columns(cur, name)
+            if existing is not None:
+                check_same_columns(name, [c for c, _ in existing], schema.names)
+                cur.execute(  # names checked by the naming rule, then quoted; the value is a parameter
+                    f"SELECT 1 FROM {_qualified(name)} WHERE {_quote(key_column)}::text = $1 LIMIT 1",  # noqa: S608
+                    parameters=(key_value,),
+                )
+                if cur.fetchall():
+                    return None
+                order = [c for c, _ in existing]
+                target = pa.schema([(c, ingest_type(PG_TO_ARROW.get(t, pa.string()))) for c, t in existing])
+                batches = in_order(batches, order)
+            else:
+                pg_types = [arrow_to_pg(f) for f in schema]
+                target = pa.schema([f.with_type(ingest_type(f.type)) for f in schema])
+                columns = ", ".join(f"{_quote(f.name)} {t}" for f, t in zip(schema, pg_types, strict=True))
+                _adbc_create_schema(cur, name.schema)
+                cur.execute(f"CREATE TABLE {_qualified(name)} ({columns})")
+                # The check above is an index lookup, however long the table grows.
+                cur.execute(f"CREATE INDEX ON {_qualified(name)} ({_quote(key_column)})")
+            source = _Batches(conform(batches, target, cast=cast_batch), target)
+            try:
+                cur.adbc_ingest(name.table, source.reader(), mode="append", db_schema_name=name.schema)
+            except adbc_driver_manager.Error:
+                if source.error is not None:
+                    raise source.error from None
+                raise
+            conn.commit()
+        return source.rows
+
+    @staticmethod
+    def _adbc_columns(cur, name: TableName) -> list[tuple[str, str]] | None:
+        """The table's columns and their types in order; None when there is no such relation."""
+        cur.execute(
+            "SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = $1 AND c.relname = $2",
+            parameters=(name.schema, name.table),
+        )
+        kind = cur.fetchall()
+        if not kind:
+            return None
+        if kind[0][0] not in ("r", "p"):
+            raise WarehouseError(f'"{name}" is not a table, so rows cannot be appended to it')
+        cur.execute(
+            "SELECT a.attname, format_type(a.atttypid, NULL) FROM pg_attribute a"
+            " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped"
+            " ORDER BY a.attnum",
+            parameters=(name.schema, name.table),
+        )
+        return [(column, pg_type) for column, pg_type in cur.fetchall()]
 
     @contextmanager
     def _adbc(self) -> Iterator[adbc.Connection]:
