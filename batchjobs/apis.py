@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -13,7 +14,8 @@ from rest_framework.response import Response
 
 from batchjobs import cloudwatch, selectors, services
 from batchjobs.filters import EventFilter, JobFilter
-from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
+from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent, PostStep
+from batchjobs.poststeps import runner as post_steps
 from builds import selectors as build_selectors
 from builds.apis import BatchConfigSerializer
 from mlplatform.api import InputSerializerMixin, NoInput
@@ -86,13 +88,42 @@ class BatchJobSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request else path
 
 
+class PostStepSerializer(serializers.ModelSerializer):
+    duration_s = serializers.SerializerMethodField(help_text="seconds it ran (so far, while it runs)")
+
+    class Meta:
+        model = PostStep
+        fields = [
+            "position",
+            "kind",
+            "target",
+            "status",
+            "attempts",
+            "rows",
+            "detail",
+            "error",
+            "traceback",
+            "started_at",
+            "finished_at",
+            "duration_s",
+        ]
+        extra_kwargs = {"target": {"help_text": "the table it writes; for keep_last, how many outputs are kept"}}
+
+    def get_duration_s(self, step: PostStep) -> float | None:
+        if step.started_at is None:
+            return None
+        return round(((step.finished_at or timezone.now()) - step.started_at).total_seconds(), 3)
+
+
 class BatchJobDetailSerializer(BatchJobSerializer):
-    """One job, with the batch config it ran with (as the job page's "Batch config used" shows it)."""
+    """One job, with the batch config it ran with (as the job page's "Batch config used" shows it)
+    and, for a scheduled run, its post-steps in order."""
 
     batch_config = BatchConfigSerializer(read_only=True)
+    post_steps = PostStepSerializer(many=True, read_only=True)
 
     class Meta(BatchJobSerializer.Meta):
-        fields = [*BatchJobSerializer.Meta.fields, "batch_config"]
+        fields = [*BatchJobSerializer.Meta.fields, "batch_config", "post_steps"]
 
 
 def _job_response(request: Request, job: BatchJob, code: int = status.HTTP_200_OK) -> Response:
@@ -193,6 +224,13 @@ class BatchJobCancelApi(_JobActionApi):
 class BatchJobRetryApi(_JobActionApi):
     def act(self, request: Request, job: BatchJob) -> BatchJob:
         return services.job_retry(job=job, requested_by=request.user)
+
+
+class BatchJobRetryPostStepsApi(_JobActionApi):
+    """Run a scheduled job's failed post-step and the later ones again (409 when none failed)."""
+
+    def act(self, request: Request, job: BatchJob) -> BatchJob:
+        return post_steps.steps_retry(job=job)
 
 
 class BatchSerializer(serializers.ModelSerializer):

@@ -7,6 +7,7 @@ class BatchJobsConfig(AppConfig):
 
     def ready(self) -> None:
         from batchjobs import selectors
+        from batchjobs.poststeps import receivers  # noqa: F401 - connects them
         from tables import selectors as table_selectors
 
         # A job's output table shows its predictions first on the table page too.

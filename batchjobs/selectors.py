@@ -13,7 +13,7 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.http import Http404
 
 from batchjobs.choices import BatchStatus, JobStatus
-from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
+from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent, PostStep
 from mlplatform.warehouse import TableName, WarehouseError, is_valid_name
 from tables import selectors as table_selectors
 
@@ -113,8 +113,9 @@ def job_get(*, user: AbstractBaseUser, job_id) -> BatchJob:
 
 def job_live_version(*, user: AbstractBaseUser, job_id) -> tuple | None:
     """What the job page's live part shows, in one indexed query: the job's state and its batches'
-    counts and latest starts and ends (None when the user may not see the job). Equal versions
-    render alike, so a poll that finds the same one is answered 304 Not Modified."""
+    counts and latest starts and ends (None when the user may not see the job); for a succeeded job,
+    its post-steps' states too (a second query). Equal versions render alike, so a poll that finds
+    the same one is answered 304 Not Modified."""
     batches = {
         "running": Count("batches", filter=Q(batches__status=BatchStatus.RUNNING)),
         "ended": Count("batches", filter=Q(batches__status__in=BatchStatus.TERMINAL)),
@@ -144,6 +145,9 @@ def job_live_version(*, user: AbstractBaseUser, job_id) -> tuple | None:
         return None
     if version is not None and version[0] == JobStatus.QUEUED:  # its place moves as the jobs ahead start
         version = (*version, queue_positions([job_id]).get(job_id))
+    if version is not None and version[0] == JobStatus.SUCCEEDED:  # a scheduled run's post-steps move on
+        steps = PostStep.objects.filter(job_id=job_id).order_by("position")
+        version = (*version, tuple(steps.values_list("status", "attempts", "rows", "started_at", "finished_at")))
     return version
 
 

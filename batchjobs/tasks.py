@@ -6,6 +6,7 @@ import logging
 from celery.signals import worker_process_init, worker_ready
 
 from batchjobs.pipeline import admit, commit, extract, predict, reaper
+from batchjobs.poststeps import runner
 from builds.runtime import starter
 from mlplatform.celery import app
 from mlplatform.queues import CONTROL_QUEUE, IO_QUEUE
@@ -51,3 +52,8 @@ def commit_job(job_id: str) -> None:
 @app.task(name="batchjobs.reap")
 def reap() -> None:
     reaper.reap()
+
+
+@app.task(name="batchjobs.run_post_steps")
+def run_post_steps(job_id: str) -> None:
+    runner.steps_run(job_id)

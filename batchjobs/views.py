@@ -32,6 +32,8 @@ from batchjobs.choices import JobStatus
 from batchjobs.filters import BoardFilter, EventFilter, ModelJobsFilter
 from batchjobs.forms import PredictForm
 from batchjobs.models import BatchJob, JobEvent
+from batchjobs.poststeps import runner as post_steps
+from batchjobs.poststeps import selectors as post_step_selectors
 from batchjobs.templatetags.jobs import first_line
 from builds import envmask
 from builds import selectors as build_selectors
@@ -220,14 +222,20 @@ def _live_etag(request: HttpRequest, job_id) -> str | HttpResponse:
     version = selectors.job_live_version(user=request.user, job_id=job_id)
     if version is None:
         raise Http404("No such batch job.")
-    if version[0] not in JobStatus.ACTIVE:  # ended: reload once, so the actions fit the final state
-        return HttpResponseClientRedirect(request.path)
+    if version[0] not in JobStatus.ACTIVE and not _post_steps_moving(job_id):
+        return HttpResponseClientRedirect(request.path)  # ended: reload once, so the actions fit the final state
     # Each browser's refresh falls at its own moment (a phase from its session), so a hundred browsers
     # watching one job do not all re-render it in the same second.
     phase = zlib.crc32((request.session.session_key or "").encode()) % (LIVE_REFRESH_S * 1000) / 1000
     refresh = int((time.time() + phase) // LIVE_REFRESH_S)
     digest = hashlib.sha1(repr((version, refresh)).encode(), usedforsecurity=False)
     return f'"{digest.hexdigest()[:24]}"'
+
+
+def _post_steps_moving(job_id) -> bool:
+    """A scheduled job that succeeded is still watched while its post-steps run."""
+    job = BatchJob.objects.select_related("schedule").filter(pk=job_id).first()
+    return job is not None and post_step_selectors.steps_active(job)
 
 
 def _revalidated(response: HttpResponse, etag: str) -> HttpResponse:
@@ -266,8 +274,10 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
         "cloudwatch_url": cloudwatch_url,
         "cancellable": not services.job_cancel_refusal(job),
         "retryable": not services.job_retry_refusal(job),
-        "polling": job.status in JobStatus.ACTIVE,
+        "post_steps": list(post_step_selectors.step_list(job=job)),
     }
+    context["post_steps_moving"] = post_step_selectors.steps_active(job, context["post_steps"])
+    context["polling"] = job.status in JobStatus.ACTIVE or context["post_steps_moving"]
     if context["retryable"]:
         context["repeated_error"] = selectors.repeated_error(job)
     if live:
@@ -439,6 +449,19 @@ def job_retry(request: HttpRequest, job_id) -> HttpResponse:
         act=lambda job: services.job_retry(job=job, requested_by=request.user),
         done=lambda job: "Retry requested: the failed batches run again when the job gets a slot.",
     )
+
+
+@require_http_methods(["POST"])
+def job_retry_post_steps(request: HttpRequest, job_id) -> HttpResponse:
+    """Run a scheduled job's failed post-step and the ones after it again (appends already made are
+    recognised, never made twice)."""
+    job = selectors.job_get(user=request.user, job_id=job_id)
+    try:
+        post_steps.steps_retry(job=job)
+        messages.success(request, "Retrying the post-steps: the failed one and those after it run again.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
+    return redirect(job_url(job))
 
 
 def _back_to(request: HttpRequest, job) -> HttpResponse:

@@ -16,6 +16,7 @@ from batchjobs import dispatch, transitions
 from batchjobs.choices import BatchStatus, JobPhase, JobStatus
 from batchjobs.models import Batch, BatchJob
 from batchjobs.pipeline import admit, feed, finish
+from batchjobs.poststeps import runner as post_steps
 
 logger = logging.getLogger(__name__)
 ROUND = 200  # rows each step handles in one round
@@ -144,5 +145,6 @@ def reap() -> dict[str, int]:
     nudge_predicting_jobs()
     counts["cancelled"] = finish_idle_cancelling_jobs()
     counts["staging_removed"] = remove_old_staging(now)
+    counts.update(post_steps.reap(now))
     admit.jobs_admit()
     return counts
