@@ -262,3 +262,51 @@ def test_the_live_part_follows_the_steps_until_they_end(scheduled, user, web):
     ended = web.get(url, HTTP_HX_TARGET="job-live", HTTP_IF_NONE_MATCH=etag, **HX)
     assert ended.headers["HX-Redirect"] == url  # one reload, then no more polling
     assert "every 2s" not in web.get(url).content.decode()
+
+
+# --- a PostgreSQL catalog ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_catalog(settings):
+    """A PostgreSQL catalog "pg" next to the lake, in a schema of the test's own (dropped after)."""
+    import os
+    import uuid
+
+    import psycopg2
+
+    url = os.environ.get("DATABASE_URL", "")
+    url = url if url.startswith("postgres") else os.environ.get("WAREHOUSE_TEST_POSTGRES_URL", "")
+    if not url:
+        pytest.skip("needs PostgreSQL: DATABASE_URL=postgresql://... or WAREHOUSE_TEST_POSTGRES_URL")
+    settings.WAREHOUSE_CATALOGS = {**settings.WAREHOUSE_CATALOGS, "pg": url}
+    schema = f"post_{uuid.uuid4().hex[:10]}"
+    yield schema
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cur:
+        cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    conn.close()
+
+
+def test_history_and_events_in_a_postgresql_catalog_are_appended_once_per_run(scheduled, user, pg_catalog):
+    history, events = f"pg.{pg_catalog}.history", f"pg.{pg_catalog}.events"
+    schedule = make_schedule(scheduled, user, history_table=history, events_table=events, event_key_column="id")
+    first = scheduled_run(scheduled, user, schedule, "prod.out.scores_1")
+    assert [s.status for s in PostStep.objects.filter(job=first)] == ["succeeded", "succeeded"]
+    # a crash after the appends, before their bookkeeping: both steps run again
+    PostStep.objects.filter(job=first).update(
+        status=PostStepStatus.RUNNING, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert runner.steps_run(first.pk) == 2
+    assert [s.detail for s in PostStep.objects.filter(job=first)] == [
+        f"The 300 rows were already in {history}.",
+        f"The 300 events were already in {events}.",
+    ]
+    second = scheduled_run(scheduled, user, schedule, "prod.out.scores_2")
+    rows = table(history)
+    assert len(rows) == 600
+    assert sorted(r["id"] for r in rows if r["job_id"] == str(second.pk)) == list(range(300))
+    assert {r["run_at"] for r in rows} == {first.finished_at, second.finished_at}
+    published = table(events)
+    assert len(published) == 600 and {e["src"] for e in published} == {70}
+    assert list(published[0]) == ["src", "id", "score", "job_id", "date_created"]
