@@ -5,6 +5,7 @@ import logging
 
 from celery.signals import worker_process_init, worker_ready
 
+from batchjobs import notify
 from batchjobs.pipeline import admit, commit, extract, predict, reaper
 from builds.runtime import starter
 from mlplatform.celery import app
@@ -51,3 +52,12 @@ def commit_job(job_id: str) -> None:
 @app.task(name="batchjobs.reap")
 def reap() -> None:
     reaper.reap()
+
+
+@app.task(name="batchjobs.send_notifications", bind=True, max_retries=notify.TRIES - 1)
+def send_notifications(self, notification_ids: list[int]) -> None:
+    """Send a job's notifications; the ones that failed go again later, twice, then are failed."""
+    attempt = self.request.retries + 1
+    again = notify.notifications_send(notification_ids, attempt=attempt)
+    if again:
+        raise self.retry(args=[again], countdown=notify.retry_delay(attempt))
