@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from batchjobs import cloudwatch, selectors, services
 from batchjobs.filters import EventFilter, JobFilter
-from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent
+from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent, Notification
 from builds import selectors as build_selectors
 from builds.apis import BatchConfigSerializer
 from mlplatform.api import InputSerializerMixin, NoInput
@@ -86,13 +86,23 @@ class BatchJobSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request else path
 
 
+class NotificationSerializer(serializers.ModelSerializer):
+    """A notification about a scheduled job: where (masked: no token or password), why, and whether it went."""
+
+    class Meta:
+        model = Notification
+        fields = ["url_shown", "reason", "status", "error", "sent_at"]
+
+
 class BatchJobDetailSerializer(BatchJobSerializer):
-    """One job, with the batch config it ran with (as the job page's "Batch config used" shows it)."""
+    """One job, with the batch config it ran with (as the job page's "Batch config used" shows it),
+    and the notifications sent about it (a scheduled job's)."""
 
     batch_config = BatchConfigSerializer(read_only=True)
+    notifications = NotificationSerializer(many=True, read_only=True)
 
     class Meta(BatchJobSerializer.Meta):
-        fields = [*BatchJobSerializer.Meta.fields, "batch_config"]
+        fields = [*BatchJobSerializer.Meta.fields, "batch_config", "notifications"]
 
 
 def _job_response(request: Request, job: BatchJob, code: int = status.HTTP_200_OK) -> Response:
