@@ -44,16 +44,17 @@ MASK = "****"
 # --- what is shown of a URL ------------------------------------------------------------------
 
 
-def _hostname_is_an_address(scheme: str) -> bool:
-    """Whether a scheme's "host" is a server's name (json://host, mailto://user@host) rather than a
-    token (slack://TokenA/…): only Apprise's plugin for the scheme knows, by its URL template."""
-    from apprise.manager_plugins import NotificationManager
+# Schemes whose "host" is a server's name (json://host, mailto://user@host), not a token as in
+# slack://TokenA/…: only these keep it when shown. A fixed list, so the receivers never load Apprise's
+# plugins (a second); tests check Apprise agrees for each. Any other scheme shows as `scheme://…`.
+SERVER_SCHEMES = frozenset(
+    """json jsons xml xmls form forms mailto mailtos apprise apprises ntfy ntfys gotify gotifys
+    matrix matrixs mmost mmosts rocket rockets nctalk nctalks""".split()
+)
 
-    manager = NotificationManager()
-    if scheme not in manager:
-        return False
-    host = manager[scheme].template_tokens.get("host")
-    return bool(host) and not host.get("private")
+
+def _hostname_is_an_address(scheme: str) -> bool:
+    return scheme in SERVER_SCHEMES
 
 
 def mask_url(url: str) -> str:

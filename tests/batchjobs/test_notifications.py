@@ -168,6 +168,14 @@ def test_the_url_shown_keeps_no_secret(url, shown, secrets):
     assert not any(secret in notify.mask_url(url) for secret in secrets)
 
 
+@pytest.mark.parametrize("scheme", sorted(notify.SERVER_SCHEMES))
+def test_a_scheme_shown_with_its_host_is_one_whose_host_apprise_calls_a_server_not_a_secret(scheme):
+    from apprise.manager_plugins import NotificationManager
+
+    host = NotificationManager()[scheme].template_tokens.get("host")
+    assert host and not host.get("private")
+
+
 def test_an_unreachable_url_is_tried_three_times_then_failed_and_the_job_page_and_api_show_why(
     ml_model, web, api, caplog
 ):
