@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from batchjobs import cloudwatch, selectors, services
 from batchjobs.filters import EventFilter, JobFilter
-from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent, PostStep
+from batchjobs.models import Batch, BatchAttempt, BatchJob, JobEvent, Notification, PostStep
 from batchjobs.poststeps import runner as post_steps
 from builds import selectors as build_selectors
 from builds.apis import BatchConfigSerializer
@@ -115,15 +115,24 @@ class PostStepSerializer(serializers.ModelSerializer):
         return round(((step.finished_at or timezone.now()) - step.started_at).total_seconds(), 3)
 
 
+class NotificationSerializer(serializers.ModelSerializer):
+    """A notification about a scheduled job: where (masked: no token or password), why, and whether it went."""
+
+    class Meta:
+        model = Notification
+        fields = ["url_shown", "reason", "status", "error", "sent_at"]
+
+
 class BatchJobDetailSerializer(BatchJobSerializer):
     """One job, with the batch config it ran with (as the job page's "Batch config used" shows it)
-    and, for a scheduled run, its post-steps in order."""
+    and, for a scheduled run, its post-steps in order and the notifications sent about it."""
 
     batch_config = BatchConfigSerializer(read_only=True)
     post_steps = PostStepSerializer(many=True, read_only=True)
+    notifications = NotificationSerializer(many=True, read_only=True)
 
     class Meta(BatchJobSerializer.Meta):
-        fields = [*BatchJobSerializer.Meta.fields, "batch_config", "post_steps"]
+        fields = [*BatchJobSerializer.Meta.fields, "batch_config", "post_steps", "notifications"]
 
 
 def _job_response(request: Request, job: BatchJob, code: int = status.HTTP_200_OK) -> Response:

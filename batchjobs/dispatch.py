@@ -31,3 +31,7 @@ def send_predict(batch_id: int, queue: str) -> None:
 
 def send_commit(job_id) -> None:
     _send("batchjobs.commit_job", [str(job_id)])
+
+
+def send_notifications(notification_ids: list[int]) -> None:
+    _send("batchjobs.send_notifications", [list(notification_ids)])

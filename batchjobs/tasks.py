@@ -5,6 +5,7 @@ import logging
 
 from celery.signals import worker_process_init, worker_ready
 
+from batchjobs import notify
 from batchjobs.pipeline import admit, commit, extract, predict, reaper
 from batchjobs.poststeps import runner
 from builds.runtime import starter
@@ -57,3 +58,12 @@ def reap() -> None:
 @app.task(name="batchjobs.run_post_steps")
 def run_post_steps(job_id: str) -> None:
     runner.steps_run(job_id)
+
+
+@app.task(name="batchjobs.send_notifications", bind=True, max_retries=notify.TRIES - 1)
+def send_notifications(self, notification_ids: list[int]) -> None:
+    """Send a job's notifications; the ones that failed go again later, twice, then are failed."""
+    attempt = self.request.retries + 1
+    again = notify.notifications_send(notification_ids, attempt=attempt)
+    if again:
+        raise self.retry(args=[again], countdown=notify.retry_delay(attempt))

@@ -193,6 +193,13 @@ MODEL_DISK_MB = env_int("MODEL_DISK_MB", 1024, minimum=16)
 AWS_REGION = env_str("AWS_REGION", "")
 CLOUDWATCH_LOG_GROUP = env_str("CLOUDWATCH_LOG_GROUP", "")
 
+# Where users reach the web app: the links in notifications (sent by workers, not in a request).
+PUBLIC_URL = env_url("PUBLIC_URL", "http://127.0.0.1:8000", schemes={"http", "https"}).rstrip("/")
+# Sending one notification: each connect and read waits at most this long; a failed send is tried
+# again after NOTIFY_RETRY_S, then twice that, then recorded as failed.
+NOTIFY_TIMEOUT_S = env_int("NOTIFY_TIMEOUT_S", 5, minimum=1, maximum=60)
+NOTIFY_RETRY_S = env_int("NOTIFY_RETRY_S", 30, minimum=1)
+
 # --- Celery ---------------------------------------------------------------------------------
 # The default broker is kombu's filesystem transport: no server, one machine. Production sets
 # CELERY_BROKER_URL=redis://... (or amqp://...).
@@ -229,6 +236,7 @@ CELERY_TASK_ROUTES = {
     "batchjobs.extract_job": {"queue": IO_QUEUE},
     "batchjobs.commit_job": {"queue": IO_QUEUE},
     "builds.verify_build": {"queue": IO_QUEUE},
+    "batchjobs.send_notifications": {"queue": IO_QUEUE},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {

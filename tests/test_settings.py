@@ -39,6 +39,8 @@ def start_with(**env) -> subprocess.CompletedProcess:
         ("WAREHOUSE_CATALOGS", "{not json", "WAREHOUSE_CATALOGS is not valid JSON"),
         ("WAREHOUSE_CATALOGS", '["a"]', "WAREHOUSE_CATALOGS must be a JSON object of strings"),
         ("ARTIFACTS_URL", "ftp://x", "ARTIFACTS_URL='ftp://x' must be a URL starting with one of"),
+        ("PUBLIC_URL", "ml.example.com", "PUBLIC_URL='ml.example.com' must be a URL starting with one of"),
+        ("NOTIFY_TIMEOUT_S", "600", "NOTIFY_TIMEOUT_S='600' must be at most 60"),
     ],
 )
 def test_a_malformed_variable_stops_the_start_naming_it(name, value, message):
@@ -170,13 +172,13 @@ def queue_of(send) -> str:
 
 @pytest.mark.parametrize(
     ("send_name", "queue"),
-    [("send_admit", "control"), ("send_extract", "io"), ("send_commit", "io")],
+    [("send_admit", "control"), ("send_extract", "io"), ("send_commit", "io"), ("send_notifications", "io")],
 )
 def test_dispatch_sends_each_kind_of_work_to_its_queue(db, django_capture_on_commit_callbacks, send_name, queue):
     from batchjobs import dispatch
 
     send = getattr(dispatch, send_name)
-    args = [] if send_name == "send_admit" else [uuid.uuid4()]
+    args = {"send_admit": [], "send_notifications": [[1, 2]]}.get(send_name, [uuid.uuid4()])
 
     def send_and_commit():
         with django_capture_on_commit_callbacks(execute=True):
