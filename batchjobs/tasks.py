@@ -51,3 +51,10 @@ def commit_job(job_id: str) -> None:
 @app.task(name="batchjobs.reap")
 def reap() -> None:
     reaper.reap()
+
+
+@app.task(name="batchjobs.schedules_tick")
+def schedules_tick() -> None:
+    from batchjobs.schedules import tick  # appended here; the schedule package imports services
+
+    tick.schedules_tick()
