@@ -114,7 +114,7 @@ def test_run_now_runs_once_and_refuses_while_its_run_is_active(ready, user):
 
 
 def test_the_active_config_at_run_time_is_the_one_used(ready, user):
-    schedule = since(make_schedule(ready, user, cron="0 * * * *"), "2026-12-01 00:30")
+    since(make_schedule(ready, user, cron="0 * * * *"), "2026-12-01 00:30")
     newer = model_with_config(ready, user, 'return pd.DataFrame({"score": df["amount"] * 3}, index=df.index)')
     [run] = tick.schedules_tick(at("2026-12-01 01:00"))
     assert run.job.batch_config == newer and run.job.build == newer.build
