@@ -120,7 +120,7 @@ def test_the_active_config_at_run_time_is_the_one_used(ready, user):
     assert run.job.batch_config == newer and run.job.build == newer.build
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_racing_ticks_for_one_due_time_start_exactly_one_job(ready, user):
     """Both ticks read the schedule before either claims (a barrier), then both claim the same due time."""
     schedule = since(make_schedule(ready, user, cron="0 * * * *"), "2026-12-01 00:30")
