@@ -10,7 +10,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
+from batchjobs.choices import JobStatus
 from batchjobs.models import Schedule
 from batchjobs.schedules import cron, notify_urls, selectors, services
 from batchjobs.schedules.forms import ScheduleForm
@@ -103,9 +105,11 @@ def schedule_detail(request: HttpRequest, schedule_id) -> HttpResponse:
         "missed": selectors.missed_count(schedule),
         "run_now_refusal": services.run_now_refusal(schedule),
         "urls": notify_urls.masked_list(schedule.notify_urls),
-        "polling": any(r.job and r.job.status in ("queued", "running", "cancelling") for r in runs),
+        "polling": any(r.job and r.job.status in JobStatus.ACTIVE for r in runs),
     }
     if request.htmx and request.htmx.target == "schedule-runs":
+        if not context["polling"]:  # every run ended: reload once, so Run now and the notes fit
+            return HttpResponseClientRedirect(request.path)
         return render(request, "batchjobs/schedules/schedule_detail.html#schedule-runs", context)
     return render(request, "batchjobs/schedules/schedule_detail.html", context)
 
