@@ -61,3 +61,6 @@ class JobEventAdmin(ReadOnlyAdmin):
     list_filter = ["evid", "src", "job_type", "model_id"]
     search_fields = ["uuid", "job__id", "model_id", "endpoint_name", "error"]
     date_hierarchy = "date_created"
+
+
+from batchjobs.schedules import admin as schedule_admin  # noqa: E402, F401 - registers Schedule

@@ -31,6 +31,7 @@ class BatchJobSerializer(serializers.ModelSerializer):
     batches_succeeded = serializers.IntegerField(default=0)
     batches_failed = serializers.IntegerField(default=0)
     requested_by = serializers.CharField(source="requested_by.username", default=None)
+    schedule_id = serializers.UUIDField(allow_null=True, read_only=True, help_text="the schedule whose run it is")
     queue_position = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
     logs_url = serializers.SerializerMethodField()
@@ -60,6 +61,7 @@ class BatchJobSerializer(serializers.ModelSerializer):
             "parallelism",
             "queue_position",
             "requested_by",
+            "schedule_id",
             "created_at",
             "queued_at",
             "started_at",

@@ -90,6 +90,11 @@ class JobFilter(filters.FilterSet):
     )
     since = SinceFilter(help_text="jobs created on or after this date (2026-11-27), or in the last 1h, 24h, 7d or 30d")
     job_id = JobIdPrefixFilter(help_text="a job id or its start (hexadecimal, dashes optional)")
+    schedule_id = filters.UUIDFilter(
+        field_name="schedule_id",
+        help_text="the runs of one schedule",
+        error_messages={"invalid": "schedule_id must be a schedule's id (a UUID)."},
+    )
 
     class Meta:
         model = BatchJob
@@ -108,7 +113,13 @@ class BoardFilter(JobFilter):
     """The same filters under the names in the board's URLs (users share them); model and user
     are picked from what the user can see."""
 
-    model_id = requested_by = job_id = None
+    model_id = requested_by = job_id = schedule_id = None
+    schedule = filters.UUIDFilter(
+        field_name="schedule_id",
+        label="Schedule",
+        widget=forms.HiddenInput,
+        error_messages={"invalid": "schedule must be a schedule's id (a UUID)."},
+    )
     model = filters.ChoiceFilter(field_name="model__model_id", label="Model", empty_label="All models")
     user = filters.ChoiceFilter(field_name="requested_by__username", label="Triggered by", empty_label="Anyone")
     since = SinceFilter(

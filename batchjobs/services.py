@@ -140,8 +140,11 @@ def _check_output(result: Preflight, ref, *, team) -> None:
         result.add("output_table", OUTPUT_TAKEN.format(name=name))
 
 
-def job_trigger(*, model: MLModel, input_table: str, output_table: str, requested_by: AbstractBaseUser) -> BatchJob:
-    """Check everything, save the job queued, and ask for it to be admitted. Nothing heavy here."""
+def job_trigger(
+    *, model: MLModel, input_table: str, output_table: str, requested_by: AbstractBaseUser, schedule=None
+) -> BatchJob:
+    """Check everything, save the job queued, and ask for it to be admitted. Nothing heavy here.
+    A schedule's run passes its schedule (the job is then a run of it)."""
     check = job_preflight(model=model, input_table=input_table, output_table=output_table)
     if not check.ok:
         raise ValidationError(check.errors)
@@ -157,6 +160,7 @@ def job_trigger(*, model: MLModel, input_table: str, output_table: str, requeste
                 input_rows=check.input_rows,
                 parallelism=starter.parallelism_for(config),
                 requested_by=requested_by,
+                schedule=schedule,
             )
             dispatch.send_admit()
     except IntegrityError:  # the database reserved the output table for a concurrent trigger

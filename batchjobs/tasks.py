@@ -67,3 +67,10 @@ def send_notifications(self, notification_ids: list[int]) -> None:
     again = notify.notifications_send(notification_ids, attempt=attempt)
     if again:
         raise self.retry(args=[again], countdown=notify.retry_delay(attempt))
+
+
+@app.task(name="batchjobs.schedules_tick")
+def schedules_tick() -> None:
+    from batchjobs.schedules import tick  # appended here; the schedule package imports services
+
+    tick.schedules_tick()

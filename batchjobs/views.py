@@ -34,6 +34,7 @@ from batchjobs.forms import PredictForm
 from batchjobs.models import BatchJob, JobEvent
 from batchjobs.poststeps import runner as post_steps
 from batchjobs.poststeps import selectors as post_step_selectors
+from batchjobs.schedules import selectors as schedule_selectors
 from batchjobs.templatetags.jobs import first_line
 from builds import envmask
 from builds import selectors as build_selectors
@@ -192,10 +193,20 @@ def _board(request: HttpRequest, template: str, model=None) -> HttpResponse:
     }
     if model:
         context.update(tab="jobs", active_config=build_selectors.active_batch_config(model=model))
+    if form.is_valid() and form.cleaned_data.get("schedule"):
+        context["schedule_chip"] = _schedule_chip(request, form.cleaned_data["schedule"], query)
     if request.htmx and request.htmx.target == "job-table":
         response = render(request, f"{template}#job-table", context)
         return response if context["polling"] else HttpResponseStopPolling(response.content)
     return render(request, template, context, status=400 if form.errors else 200)
+
+
+def _schedule_chip(request: HttpRequest, schedule_id, query) -> dict:
+    """The board filtered by a schedule shows its name (another team's: just "a schedule", no link)."""
+    schedule = schedule_selectors.schedule_list(user=request.user).filter(pk=schedule_id).first()
+    without = query.copy()
+    without.pop("schedule", None)
+    return {"schedule": schedule, "id": schedule_id, "clear": without.urlencode()}
 
 
 def job_board(request: HttpRequest) -> HttpResponse:

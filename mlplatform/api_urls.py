@@ -19,6 +19,7 @@ def api_root(request: Request) -> Response:
             "tables": reverse("api:table-list", request=request),
             "batch-jobs": reverse("api:batch-job-list", request=request),
             "events": reverse("api:event-list", request=request),
+            "schedules": reverse("api:schedule-list", request=request),
             "schema": reverse("api-schema", request=request),
         }
     )

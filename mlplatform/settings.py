@@ -172,6 +172,7 @@ STAGING_RETENTION_H = env_int("STAGING_RETENTION_H", 24, minimum=0)
 # A running batch holds a lease, renewed every quarter of it; the reaper takes back expired ones.
 BATCH_LEASE_S = env_int("BATCH_LEASE_S", 60, minimum=2)
 REAPER_INTERVAL_S = env_int("REAPER_INTERVAL_S", 15, minimum=1)
+SCHEDULE_TICK_S = env_int("SCHEDULE_TICK_S", 30, minimum=1)  # how often beat looks for schedules' due times
 # The `src` of the job events (402/400/401) recorded here: the event source number users' queries pick
 # this platform's events out by.
 EVENTS_SOURCE = env_int("EVENTS_SOURCE", 97, minimum=0, maximum=32767)
@@ -232,6 +233,7 @@ CELERY_TASK_DEFAULT_QUEUE = CONTROL_QUEUE
 CELERY_TASK_ROUTES = {
     "batchjobs.admit_jobs": {"queue": CONTROL_QUEUE},
     "batchjobs.reap": {"queue": CONTROL_QUEUE},
+    "batchjobs.schedules_tick": {"queue": CONTROL_QUEUE},
     "builds.reap": {"queue": CONTROL_QUEUE},
     "batchjobs.extract_job": {"queue": IO_QUEUE},
     "batchjobs.commit_job": {"queue": IO_QUEUE},
@@ -242,6 +244,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     name: {"task": name, "schedule": float(REAPER_INTERVAL_S), "options": {"expires": REAPER_INTERVAL_S}}
     for name in ("batchjobs.reap", "builds.reap")
+}
+# Schedules' due times: each tick claims them in the database, so two beats still run each once.
+CELERY_BEAT_SCHEDULE["batchjobs.schedules_tick"] = {
+    "task": "batchjobs.schedules_tick",
+    "schedule": float(SCHEDULE_TICK_S),
+    "options": {"expires": SCHEDULE_TICK_S},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

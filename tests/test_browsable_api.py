@@ -16,14 +16,14 @@ from django.contrib.staticfiles import finders
 from django.urls import URLResolver
 from drf_spectacular.validation import validate_schema
 
-from batchjobs.models import BatchAttempt
+from batchjobs.models import BatchAttempt, Schedule, ScheduleRun
 from batchjobs.pipeline.finish import record_event
 from tables.services import table_upload
 from tests.factories import BatchConfigFactory, BatchFactory, BatchJobFactory, BuildFactory, UserFactory
 
 PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
 # path parameter -> the object (made by the `objects` fixture) whose id fills it
-OBJECTS = {"model_id": "model", "build_id": "build", "job_id": "job", "name": "table"}
+OBJECTS = {"model_id": "model", "build_id": "build", "job_id": "job", "name": "table", "schedule_id": "schedule"}
 
 
 def api_routes() -> list[str]:
@@ -60,7 +60,24 @@ def objects(ml_model, user, settings, tmp_path):
     record_event(job, 401, "batch 0 failed")
     csv = io.BytesIO(b"id,amount\n1,2.5\n")
     table_upload(name="prod.t.scores_input", source=csv, filename="in.csv", created_by=user)
-    return {"model": ml_model.model_id, "build": str(build.pk), "job": str(job.pk), "table": "prod.t.scores_input"}
+    schedule = Schedule.objects.create(
+        model=ml_model,
+        team=ml_model.team,
+        name="nightly",
+        input_table="prod.t.scores_input",
+        output_table_template="prod.t.scores_{run}",
+        cron="0 2 * * *",
+        notify_urls=["json://hooks.example.com/s3cret"],
+        created_by=user,
+    )
+    ScheduleRun.objects.create(schedule=schedule, due_at=schedule.created_at, status="missed", message="<b>x</b>")
+    return {
+        "model": ml_model.model_id,
+        "build": str(build.pk),
+        "job": str(job.pk),
+        "table": "prod.t.scores_input",
+        "schedule": str(schedule.pk),
+    }
 
 
 def filled(route: str, objects: dict) -> str:

@@ -204,12 +204,17 @@ def test_build_verification_and_the_reapers_are_routed_by_name():
     assert queue_of(lambda: verify_build.delay(str(uuid.uuid4()))) == "io"
     assert queue_of(lambda: app.send_task("batchjobs.reap")) == "control"
     assert queue_of(lambda: app.send_task("builds.reap")) == "control"
+    assert queue_of(lambda: app.send_task("batchjobs.schedules_tick")) == "control"
     assert queue_of(lambda: app.send_task("some.unrouted_task")) == "control"  # the default queue
 
 
-def test_beat_runs_both_reapers_at_the_reaper_interval(settings):
+def test_beat_runs_both_reapers_at_the_reaper_interval_and_the_schedules_tick_at_its_own(settings):
     schedule = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert schedule == {"batchjobs.reap": settings.REAPER_INTERVAL_S, "builds.reap": settings.REAPER_INTERVAL_S}
+    assert schedule == {
+        "batchjobs.reap": settings.REAPER_INTERVAL_S,
+        "builds.reap": settings.REAPER_INTERVAL_S,
+        "batchjobs.schedules_tick": settings.SCHEDULE_TICK_S,
+    }
 
 
 def test_worker_queues_lists_control_io_and_every_active_predict_queue(db, capsys):

@@ -290,11 +290,19 @@ class BatchPredictor:
         requested_by: str | None = None,
         since: str | None = None,
         job_id: str | None = None,
+        schedule_id: str | None = None,
         most: int | None = None,
     ) -> list[dict]:
         """Jobs, newest first, filtered like the board (`since` is a date, `job_id` may be the start
-        of an id); at most `most` of them (None: every one)."""
-        query = {"model_id": model_id, "status": status, "requested_by": requested_by, "since": since, "job_id": job_id}
+        of an id, `schedule_id` a schedule's runs); at most `most` of them (None: every one)."""
+        query = {
+            "model_id": model_id,
+            "status": status,
+            "requested_by": requested_by,
+            "since": since,
+            "job_id": job_id,
+            "schedule_id": schedule_id,
+        }
         return self._all("batch-jobs/", query, most)
 
     def cancel(self, job_id: str) -> dict:
@@ -324,6 +332,54 @@ class BatchPredictor:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"batch job {job_id} is still {job['status']} after {timeout} s")
             time.sleep(poll)
+
+    # schedules
+    def schedules(self, model_id: str | None = None) -> list[dict]:
+        return self._all("schedules/", {"model_id": model_id})
+
+    def schedule(self, schedule_id: str) -> dict:
+        return self._request("GET", _path("schedules", schedule_id))
+
+    def create_schedule(
+        self,
+        model_id: str,
+        name: str,
+        input_table: str,
+        output_table_template: str,
+        cron: str,
+        timezone: str = "UTC",
+        **options,
+    ) -> dict:
+        """A schedule that runs the model's active batch config at each due time of `cron` (five
+        fields, in `timezone`) into `output_table_template` ({date}, {datetime}, {run} filled in).
+        options: enabled, history_table, events_table, event_key_column, keep_last, notify_urls, notify_on."""
+        body = {
+            "model_id": model_id,
+            "name": name,
+            "input_table": input_table,
+            "output_table_template": output_table_template,
+            "cron": cron,
+            "timezone": timezone,
+            **options,
+        }
+        return self._request("POST", "schedules/", body)
+
+    def update_schedule(self, schedule_id: str, **fields) -> dict:
+        return self._request("PATCH", _path("schedules", schedule_id), fields)
+
+    def pause_schedule(self, schedule_id: str) -> dict:
+        return self._request("POST", _path("schedules", schedule_id, "pause"))
+
+    def resume_schedule(self, schedule_id: str) -> dict:
+        """Runs again from its next due time (the times passed while paused are not run)."""
+        return self._request("POST", _path("schedules", schedule_id, "resume"))
+
+    def run_schedule(self, schedule_id: str) -> dict:
+        """Run now: the job it started (ApiError 409 while the schedule's previous run is active)."""
+        return self._request("POST", _path("schedules", schedule_id, "run"))
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        self._request("DELETE", _path("schedules", schedule_id))
 
     # models and tables
     def models(self) -> list[dict]:

@@ -1,0 +1,107 @@
+"""/api/v1/schedules/: create, list, read, change, pause, resume, run now, delete; errors name the
+field; another team's schedule is a 404; jobs carry schedule_id and filter by it."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from batchjobs.models import BatchJob, Schedule
+from tests.batchjobs.jobkit import run_job
+
+pytestmark = pytest.mark.usefixtures("job_storage")
+
+BODY = {
+    "model_id": "ds-premium-fraud-detection",
+    "name": "nightly",
+    "input_table": "prod.t.input",
+    "output_table_template": "prod.out.scores_{date}",
+    "cron": "0 2 * * *",
+    "timezone": "Europe/Paris",
+    "notify_urls": ["json://hooks.example.com/hook?token=s3cret"],
+}
+
+
+def test_create_read_and_list_a_schedule(api, ready):
+    response = api.post("/api/v1/schedules/", BODY, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["model_id"], body["cron"], body["timezone"], body["enabled"]) == (
+        "ds-premium-fraud-detection",
+        "0 2 * * *",
+        "Europe/Paris",
+        True,
+    )
+    assert body["cron_description"] == "At 02:00"
+    assert len(body["next_runs"]) == 5 and all(t.endswith("T02:00:00+01:00") for t in body["next_runs"])
+    assert body["notify_urls"] == ["json://hooks.example.com/…"] and "s3cret" not in response.content.decode()
+    assert Schedule.objects.get().notify_urls == BODY["notify_urls"]  # kept whole
+    listed = api.get("/api/v1/schedules/?model_id=ds-premium-fraud-detection").json()
+    assert [s["id"] for s in listed["results"]] == [body["id"]] and listed["count"] == 1
+    assert api.get(f"/api/v1/schedules/{body['id']}/").json()["runs"] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"cron": "0 25 * * *"}, "cron", "Not a valid cron expression"),
+        ({"output_table_template": "prod.out.scores_{when}"}, "output_table_template", "{when}"),
+        (
+            {"events_table": "prod.ev.events", "event_key_column": "customer"},
+            "event_key_column",
+            "has no column customer",
+        ),
+        ({"timezone": "Nowhere/Land"}, "timezone", "is not a time zone name"),
+    ],
+)
+def test_errors_name_the_field(api, ready, change, field, words):
+    response = api.post("/api/v1/schedules/", {**BODY, **change}, format="json")
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert list(errors) == [field] and words in errors[field][0]
+
+
+def test_patch_pause_resume_run_now_and_delete(api, ready):
+    schedule_id = api.post("/api/v1/schedules/", BODY, format="json").json()["id"]
+    response = api.patch(
+        f"/api/v1/schedules/{schedule_id}/",
+        {"cron": "30 6 * * 1-5", "notify_urls": ["json://hooks.example.com/…"]},
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    assert (response.json()["cron"], response.json()["timezone"]) == ("30 6 * * 1-5", "Europe/Paris")
+    assert Schedule.objects.get().notify_urls == BODY["notify_urls"]  # the masked URL sent back kept its secret
+    assert api.patch(f"/api/v1/schedules/{schedule_id}/", {"cron": "x"}, format="json").status_code == 400
+    assert api.post(f"/api/v1/schedules/{schedule_id}/pause/").json()["enabled"] is False
+    assert api.post(f"/api/v1/schedules/{schedule_id}/resume/").json()["enabled"] is True
+    run = api.post(f"/api/v1/schedules/{schedule_id}/run/")
+    assert run.status_code == 201, run.json()
+    job = run.json()
+    assert job["schedule_id"] == schedule_id and job["status"] == "queued"
+    busy = api.post(f"/api/v1/schedules/{schedule_id}/run/")
+    assert busy.status_code == 409 and "one run at a time" in busy.json()["errors"]["schedule"][0]
+    run_job(BatchJob.objects.get(pk=job["job_id"]))
+    runs = api.get(f"/api/v1/schedules/{schedule_id}/").json()["runs"]
+    assert [(r["status"], r["job_id"], r["manual"]) for r in runs] == [("started", job["job_id"], True)]
+    assert api.get(f"/api/v1/batch-jobs/?schedule_id={schedule_id}").json()["count"] == 1
+    assert api.get("/api/v1/batch-jobs/?schedule_id=nope").json()["errors"]["schedule_id"]
+    assert api.delete(f"/api/v1/schedules/{schedule_id}/").status_code == 204
+    assert not Schedule.objects.exists()
+    assert BatchJob.objects.get(pk=job["job_id"]).schedule is None  # the job stays
+
+
+def test_another_teams_schedule_is_a_404(api, ready, outsider):
+    schedule_id = api.post("/api/v1/schedules/", BODY, format="json").json()["id"]
+    other = APIClient()
+    other.force_authenticate(outsider)
+    assert other.get("/api/v1/schedules/").json()["count"] == 0
+    for method, path in [
+        ("get", ""),
+        ("patch", ""),
+        ("delete", ""),
+        ("post", "run/"),
+        ("post", "pause/"),
+        ("post", "resume/"),
+    ]:
+        response = getattr(other, method)(f"/api/v1/schedules/{schedule_id}/{path}", {}, format="json")
+        assert response.status_code == 404, (method, path)
+    assert other.post("/api/v1/schedules/", BODY, format="json").status_code == 404  # their model is not theirs
+    assert Schedule.objects.get().enabled is True

@@ -1,0 +1,161 @@
+"""Schedules' runs: due times claimed once (racing ticks too), missed times recorded not replayed,
+a busy schedule skipped, pause and resume, Run now, output names in the schedule's time zone."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.utils import timezone
+
+from batchjobs.choices import JobStatus, RunStatus
+from batchjobs.models import BatchJob, Schedule, ScheduleRun
+from batchjobs.schedules import services, tick
+from tests.batchjobs.jobkit import make_input, model_with_config, run_job
+from tests.batchjobs.schedulekit import at, make_schedule, since
+
+pytestmark = pytest.mark.usefixtures("job_storage")
+
+
+def runs_of(schedule) -> list[tuple]:
+    return [
+        (f"{r.due_at:%H:%M}", r.status, r.job.output_table if r.job else None)
+        for r in ScheduleRun.objects.filter(schedule=schedule).order_by("due_at", "id")
+    ]
+
+
+def test_a_due_time_starts_one_job_named_in_the_schedules_time_zone(ready, user):
+    schedule = make_schedule(
+        ready, user, cron="0 2 * * *", timezone="America/New_York", output_table_template="prod.out.s_{datetime}_{run}"
+    )
+    since(schedule, "2026-12-01 06:00")
+    assert tick.schedules_tick(at("2026-12-01 06:59")) == []  # 02:00 in New York is 07:00 UTC
+    [run] = tick.schedules_tick(at("2026-12-01 07:00"))
+    assert (run.status, run.job.output_table) == (RunStatus.STARTED, "prod.out.s_2026_12_01_0200_1")
+    job = BatchJob.objects.get()
+    assert (job.schedule, job.requested_by, job.status) == (schedule, user, JobStatus.QUEUED)
+    assert tick.schedules_tick(at("2026-12-01 08:00")) == []  # the same due time is not run again
+    schedule.refresh_from_db()
+    assert (schedule.runs_started, schedule.last_due_at) == (1, at("2026-12-01 07:00"))
+    assert run_job(job).status == JobStatus.SUCCEEDED
+    [second] = tick.schedules_tick(at("2026-12-02 07:00"))
+    assert second.job.output_table == "prod.out.s_2026_12_02_0200_2"
+
+
+def test_times_missed_while_the_platform_was_down_are_recorded_not_replayed(ready, user):
+    schedule = since(make_schedule(ready, user, cron="0 * * * *"), "2026-12-01 00:00")
+    runs = tick.schedules_tick(at("2026-12-01 05:10"))
+    assert [r.status for r in runs] == [RunStatus.MISSED] * 4 + [RunStatus.STARTED]
+    assert runs_of(schedule) == [
+        ("01:00", "missed", None),
+        ("02:00", "missed", None),
+        ("03:00", "missed", None),
+        ("04:00", "missed", None),
+        ("05:00", "started", "prod.out.scores_2026_12_01_0500"),
+    ]
+    assert BatchJob.objects.count() == 1
+    assert tick.schedules_tick(at("2026-12-01 05:59")) == []
+    assert BatchJob.objects.count() == 1
+
+
+def test_a_long_outage_records_a_hundred_missed_times_and_counts_the_rest(ready, user):
+    schedule = since(make_schedule(ready, user, cron="* * * * *"), "2026-12-01 00:00")
+    tick.schedules_tick(at("2026-12-01 03:00"))
+    missed = ScheduleRun.objects.filter(schedule=schedule, status=RunStatus.MISSED).order_by("due_at")
+    assert missed.count() == 100
+    assert "And 79 more due times until 2026-12-01 03:00 UTC were missed" in missed.last().message
+    assert BatchJob.objects.count() == 1
+
+
+def test_a_due_time_while_the_previous_run_is_active_is_skipped(ready, user):
+    schedule = since(make_schedule(ready, user, cron="0 * * * *"), "2026-12-01 00:30")
+    [first] = tick.schedules_tick(at("2026-12-01 01:00"))
+    [skipped] = tick.schedules_tick(at("2026-12-01 02:00"))
+    assert skipped.status == RunStatus.SKIPPED_BUSY
+    assert f"the previous run's job {str(first.job.pk)[:8]} was still queued" in skipped.message
+    run_job(first.job)
+    [third] = tick.schedules_tick(at("2026-12-01 03:00"))
+    assert third.status == RunStatus.STARTED
+    assert [status for _, status, _ in runs_of(schedule)] == ["started", "skipped_busy", "started"]
+
+
+def test_a_run_whose_checks_fail_is_recorded_as_refused_with_their_reasons(ready, user):
+    schedule = since(make_schedule(ready, user, cron="0 * * * *"), "2026-12-01 00:30")
+    make_input("prod.out.scores_2026_12_01_0100", 3)  # someone made the run's output table meanwhile
+    [run] = tick.schedules_tick(at("2026-12-01 01:00"))
+    assert run.status == RunStatus.REFUSED
+    assert "The output table prod.out.scores_2026_12_01_0100 already exists" in run.message
+    schedule.refresh_from_db()
+    assert schedule.runs_started == 0 and not BatchJob.objects.exists()
+
+
+def test_a_paused_schedule_never_runs_and_resuming_does_not_replay(ready, user):
+    schedule = since(make_schedule(ready, user, cron="* * * * *"), "2026-12-01 00:00")
+    services.schedule_pause(schedule=schedule)
+    assert tick.schedules_tick(at("2026-12-01 05:00")) == []
+    services.schedule_resume(schedule=schedule)
+    runs = tick.schedules_tick(schedule.last_due_at + timedelta(seconds=61))
+    assert [r.status for r in runs] == [RunStatus.STARTED]
+    assert not ScheduleRun.objects.filter(status=RunStatus.MISSED).exists()
+
+
+def test_run_now_runs_once_and_refuses_while_its_run_is_active(ready, user):
+    schedule = make_schedule(ready, user, output_table_template="prod.out.scores_{run}")
+    job = services.schedule_run_now(schedule=schedule, user=user)
+    assert (job.schedule, job.output_table, job.status) == (schedule, "prod.out.scores_1", JobStatus.QUEUED)
+    with pytest.raises(ValidationError) as refused:
+        services.schedule_run_now(schedule=schedule, user=user)
+    assert "is still queued: one run at a time" in refused.value.message_dict["schedule"][0]
+    assert BatchJob.objects.count() == 1
+    run = ScheduleRun.objects.get()
+    assert (run.manual, run.status, run.job) == (True, RunStatus.STARTED, job)
+    assert run_job(job).status == JobStatus.SUCCEEDED
+
+
+def test_the_active_config_at_run_time_is_the_one_used(ready, user):
+    since(make_schedule(ready, user, cron="0 * * * *"), "2026-12-01 00:30")
+    newer = model_with_config(ready, user, 'return pd.DataFrame({"score": df["amount"] * 3}, index=df.index)')
+    [run] = tick.schedules_tick(at("2026-12-01 01:00"))
+    assert run.job.batch_config == newer and run.job.build == newer.build
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_racing_ticks_for_one_due_time_start_exactly_one_job(ready, user):
+    """Both ticks read the schedule before either claims (a barrier), then both claim the same due time."""
+    schedule = since(make_schedule(ready, user, cron="0 * * * *"), "2026-12-01 00:30")
+    now, barrier, results, failures = at("2026-12-01 01:00"), threading.Barrier(2), [], []
+
+    def racer():
+        try:
+            stale = Schedule.objects.select_related("model", "created_by").get(pk=schedule.pk)
+            barrier.wait(timeout=10)
+            results.append(tick.schedule_tick(stale, now))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=racer) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    assert sorted(len(r) for r in results) == [0, 1]
+    assert BatchJob.objects.filter(schedule=schedule).count() == 1
+    assert ScheduleRun.objects.filter(schedule=schedule).count() == 1
+
+
+def test_the_database_keeps_one_run_per_due_time_even_if_a_claim_is_bypassed(ready, user):
+    schedule = make_schedule(ready, user, cron="0 * * * *")
+    first = tick.start_run(schedule, due=at("2026-12-01 01:00"))
+    again = tick.start_run(schedule, due=at("2026-12-01 01:00"))  # as a second beat with a stale claim would
+    assert again.pk == first.pk and BatchJob.objects.count() == 1
+
+
+def test_a_tick_uses_the_current_time_when_none_is_given(ready, user):
+    schedule = make_schedule(ready, user, cron="* * * * *")
+    Schedule.objects.filter(pk=schedule.pk).update(last_due_at=timezone.now() - timedelta(minutes=2))
+    runs = tick.schedules_tick()
+    assert [r.status for r in runs] == [RunStatus.MISSED, RunStatus.STARTED]

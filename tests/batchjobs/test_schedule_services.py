@@ -1,0 +1,105 @@
+"""Saving a schedule: every field checked, each error under its field's name; pause and resume."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from batchjobs.models import Schedule
+from batchjobs.schedules import notify_urls, services
+from tests.batchjobs.jobkit import make_input
+from tests.batchjobs.schedulekit import make_schedule
+
+pytestmark = pytest.mark.usefixtures("job_storage")
+
+
+def errors_of(call) -> dict:
+    with pytest.raises(ValidationError) as caught:
+        call()
+    return caught.value.message_dict
+
+
+def test_a_schedule_is_saved_with_its_team_and_counts_due_times_from_its_creation(ready, user):
+    schedule = make_schedule(ready, user, timezone="Europe/Paris", keep_last="3")
+    schedule.refresh_from_db()
+    assert (schedule.team, schedule.input_table, schedule.keep_last, schedule.enabled) == (
+        ready.team,
+        "prod.t.input",
+        3,
+        True,
+    )
+    assert schedule.last_due_at is not None and schedule.runs_started == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("cron", "0 2 * *", "five fields"),
+        ("cron", "0 2 * * * *", "this one has 6"),
+        ("cron", "61 * * * *", "out of range"),
+        ("timezone", "Mars/Olympus", "is not a time zone name"),
+        ("output_table_template", "prod.out.scores_{day}", "{day}"),
+        ("output_table_template", "prod.out.scores_{date:%Y}", "{date:%Y}"),
+        ("output_table_template", "prod.out.Scores_{run}", "must match"),
+        ("output_table_template", "prod.out.scores", "same table"),
+        ("output_table_template", "prod.out.scores_{date}", "same table"),  # due every minute below
+        ("input_table", "prod.t.nowhere", "does not exist"),
+        ("history_table", "prod.t.Bad-Name", "must match"),
+        ("keep_last", "0", "1 or more"),
+        ("notify_urls", ["json://hooks.example.com/x", "not a url"], "URL 2"),
+        ("notify_on", "sometimes", "failure, always"),
+    ],
+)
+def test_each_bad_field_is_refused_under_its_name(ready, user, field, value, words):
+    extra = {"cron": "* * * * *"} if value == "prod.out.scores_{date}" else {}
+    errors = errors_of(lambda: make_schedule(ready, user, **{**extra, field: value}))
+    assert list(errors) == [field], errors
+    assert words in " ".join(errors[field])
+    assert not Schedule.objects.exists()
+
+
+def test_events_need_a_key_column_that_the_input_has(ready, user):
+    errors = errors_of(lambda: make_schedule(ready, user, events_table="prod.ev.events"))
+    assert list(errors) == ["event_key_column"]
+    assert "Name the input's entity key column" in errors["event_key_column"][0]
+    errors = errors_of(lambda: make_schedule(ready, user, events_table="prod.ev.events", event_key_column="customer"))
+    assert "has no column customer; its columns are id, amount, country" in errors["event_key_column"][0]
+    schedule = make_schedule(ready, user, events_table="prod.ev.events", event_key_column="id")
+    assert (schedule.events_table, schedule.event_key_column) == ("prod.ev.events", "id")
+
+
+def test_another_teams_input_table_does_not_exist_for_the_schedule(ready, user, outsider):
+    from tables.models import TableRecord
+
+    make_input("prod.t.theirs", 10)
+    TableRecord.objects.create(name="prod.t.theirs", created_by=outsider, team=outsider.groups.get())
+    errors = errors_of(lambda: make_schedule(ready, user, input_table="prod.t.theirs"))
+    assert errors == {"input_table": ["The input table prod.t.theirs does not exist."]}
+
+
+def test_the_next_runs_output_table_must_not_exist(ready, user):
+    make_input("prod.out.scores_1", 3)
+    errors = errors_of(lambda: make_schedule(ready, user, output_table_template="prod.out.scores_{run}"))
+    assert "prod.out.scores_1 already exists" in errors["output_table_template"][0]
+
+
+def test_notify_urls_are_kept_whole_and_a_masked_one_sent_back_keeps_its_secret(ready, user):
+    secret = "json://hooks.example.com/T0KEN-SECRET?x=1"
+    schedule = make_schedule(ready, user, notify_urls=[secret])
+    assert notify_urls.masked(secret) == "json://hooks.example.com/…"
+    services.schedule_update(schedule=schedule, notify_urls=["json://hooks.example.com/…", "json://other.example/"])
+    schedule.refresh_from_db()
+    assert schedule.notify_urls == [secret, "json://other.example/"]
+
+
+def test_pause_then_resume_counts_due_times_from_the_resume(ready, user):
+    schedule = make_schedule(ready, user)
+    services.schedule_pause(schedule=schedule)
+    assert schedule.enabled is False
+    before = schedule.last_due_at
+    services.schedule_resume(schedule=schedule)
+    assert schedule.enabled is True and schedule.last_due_at > before
+
+
+def test_a_second_schedule_of_the_same_name_is_refused(ready, user):
+    make_schedule(ready, user)
+    errors = errors_of(lambda: make_schedule(ready, user))
+    assert errors == {"name": ["The model already has a schedule named nightly."]}
