@@ -3,6 +3,7 @@ words as it is typed), see its next run times in words and numbers, press Run no
 run's job succeed on the schedule's page without a reload."""
 
 import uuid
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -10,7 +11,7 @@ from playwright.sync_api import expect
 from batchjobs.choices import JobStatus
 from batchjobs.models import BatchJob, Schedule
 from tests.artifacts import GOOD_PREDICT
-from tests.batchjobs.jobkit import make_input
+from tests.batchjobs.jobkit import make_input, output_rows
 from tests.e2e.conftest import login, shoot
 from tests.e2e.test_job_pages_flow import MODEL_ID, PASSWORD, model_running, user, worker_lake  # noqa: F401
 
@@ -35,6 +36,8 @@ def test_create_a_schedule_see_its_next_runs_and_run_it_now(page, user):  # noqa
     expect(page.locator("#cron-output")).to_contain_text(f"prod.e2e.sched_{suffix}_")
     page.fill("#id_cron", "0 2 * *")
     expect(page.locator("#cron-preview .error")).to_contain_text("five fields")
+    page.click("text=After each run, and notifications")
+    page.fill("#id_history_table", f"prod.e2e.sched_history_{suffix}")
     page.fill("#id_cron", "30 6 * * 1-5")
     expect(page.locator("#cron-words")).to_have_text("At 06:30, Monday through Friday")
     shoot(page, "90-schedules-new")
@@ -53,7 +56,8 @@ def test_create_a_schedule_see_its_next_runs_and_run_it_now(page, user):  # noqa
     page.click("button:has-text('Run now')")
     expect(page.locator(".flash-success")).to_contain_text("Run now started job")
     job = BatchJob.objects.get()
-    assert job.schedule_id == schedule.pk and job.output_table == f"prod.e2e.sched_{suffix}_{job.created_at:%Y_%m_%d}_1"
+    paris = job.created_at.astimezone(ZoneInfo("Europe/Paris"))  # the name is rendered in the schedule's zone
+    assert job.schedule_id == schedule.pk and job.output_table == f"prod.e2e.sched_{suffix}_{paris:%Y_%m_%d}_1"
     run_row = page.locator("#schedule-runs tbody tr").first
     expect(run_row).to_contain_text("(Run now)")
     expect(run_row.locator(".badge")).to_have_text("Succeeded", timeout=90_000)
@@ -66,6 +70,14 @@ def test_create_a_schedule_see_its_next_runs_and_run_it_now(page, user):  # noqa
 
     page.click(f"#schedule-runs a[href='/batch/{job.pk}/']")
     expect(page.locator("#schedule-line")).to_have_text("Run of schedule nightly")
+    # Its post-step appended the output to the history table (made on first use), on the job's page.
+    step = page.locator("#post-step-1")
+    expect(step).to_contain_text("Append to the history table")
+    expect(step.locator(".badge")).to_have_text("Succeeded", timeout=60_000)
+    expect(step).to_contain_text("3,000")
+    history = output_rows(f"prod.e2e.sched_history_{suffix}")
+    assert len(history) == 3_000 and {row["job_id"] for row in history} == {str(job.pk)}
+    shoot(page, "97-scheduled-job-post-steps")
     page.click("#schedule-line a")
     page.wait_for_url(f"**/schedules/{schedule.pk}/")
     page.click("text=1 started — on the board")
