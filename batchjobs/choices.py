@@ -42,10 +42,16 @@ class EventId(models.IntegerChoices):
     SUCCESS = 400, "400 succeeded"
     FAILURE = 401, "401 failed"
     START = 402, "402 started"
+    POST_STEP_FAILURE = 403, "403 post-step failed"  # a scheduled run's post-step; the job stays succeeded
 
 
 # The word shown next to each number ("402 started"), and under `evid_name` in the API.
-EventId.WORDS = {EventId.SUCCESS: "succeeded", EventId.FAILURE: "failed", EventId.START: "started"}
+EventId.WORDS = {
+    EventId.SUCCESS: "succeeded",
+    EventId.FAILURE: "failed",
+    EventId.START: "started",
+    EventId.POST_STEP_FAILURE: "post-step failed",
+}
 
 
 # --- schedules ---------------------------------------------------------------------------------

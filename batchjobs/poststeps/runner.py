@@ -22,8 +22,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from batchjobs import signals
-from batchjobs.choices import JobStatus, PostStepKind, PostStepStatus
+from batchjobs.choices import EventId, JobStatus, PostStepKind, PostStepStatus
 from batchjobs.models import BatchJob, PostStep, Schedule
+from batchjobs.pipeline.finish import record_event
 from batchjobs.poststeps import steps, transitions
 from mlplatform.celery import app
 from mlplatform.queues import IO_QUEUE
@@ -170,7 +171,10 @@ def _failed(step: PostStep, error: str, trace: str) -> bool:
 
 
 def announce_failure(job_id, step_id: int, error: str) -> None:
-    """Tell the platform (notifications) that a post-step failed; a listener's error is only logged."""
+    """Record the failure as an event (403, for the users' event queries) and tell the platform
+    (notifications) that a post-step failed; a listener's error is only logged."""
+    job = BatchJob.objects.select_related("model", "batch_config").get(pk=job_id)
+    record_event(job, EventId.POST_STEP_FAILURE, error=error)
     for receiver, result in signals.post_step_failed.send_robust(
         sender=PostStep, job_id=job_id, step_id=step_id, error=error
     ):

@@ -210,6 +210,12 @@ def test_a_failed_step_shows_a_red_panel_keeps_the_job_and_is_retried_after_the_
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED and len(table("prod.out.scores_1")) == 300
     assert table("prod.ev.e") == []  # the later step did not run
+    # An event records it (403), after the job's own 402 and 400: the job stays succeeded.
+    assert list(job.events.order_by("date_created", "id").values_list("evid", "error")) == [
+        (402, ""),
+        (400, ""),
+        (403, history.error),
+    ]
 
     url = reverse("batchjobs:job-detail", args=[job.pk])
     page = web.get(url).content.decode()
