@@ -293,8 +293,8 @@ class BatchJobLogsApi(GenericAPIView):
     def get_queryset(self):
         job = selectors.job_get(user=self.request.user, job_id=self.kwargs["job_id"])
         index = self.request.query_params.get("batch")
-        if index is not None and not index.isdigit():
-            raise ValidationError({"batch": ["batch must be a batch index (a whole number)."]})
+        if index is not None and not selectors.is_batch_index(index):
+            raise ValidationError({"batch": [selectors.BATCH_INDEX_RULE]})
         return selectors.attempt_list(job=job, index=int(index) if index else None)
 
     @extend_schema(parameters=[OpenApiParameter("batch", int)])

@@ -157,9 +157,11 @@ class EventFilter(filters.FilterSet):
 
     evid = filters.ChoiceFilter(
         label="Event",
-        choices=[(e, e.label) for e in (EventId.START, EventId.SUCCESS, EventId.FAILURE)],
+        choices=[(e, e.label) for e in (EventId.START, EventId.SUCCESS, EventId.FAILURE, EventId.POST_STEP_FAILURE)],
         empty_label="All",
-        error_messages={"invalid_choice": "evid must be 400 (succeeded), 401 (failed) or 402 (started)."},
+        error_messages={
+            "invalid_choice": "evid must be 400 (succeeded), 401 (failed), 402 (started) or 403 (post-step failed)."
+        },
     )
     src = IntegerFilter(
         label="Source",

@@ -34,6 +34,14 @@ def job_list(*, user: AbstractBaseUser) -> QuerySet[BatchJob]:
     return jobs.order_by("-created_at", "-id")
 
 
+BATCH_INDEX_RULE = "batch must be a batch index (a whole number, 0 to 999,999,999)."
+
+
+def is_batch_index(text: str) -> bool:
+    """A batch index as a query gives it: ASCII digits only ("²" is a digit to str.isdigit, not to int)."""
+    return text.isascii() and text.isdigit() and len(text) <= 9
+
+
 def clean_id_prefix(value: str) -> str:
     """The start of a job id as users paste it (any case, with or without dashes), as 1-32 hex digits."""
     digits = value.strip().lower().replace("-", "")

@@ -324,8 +324,8 @@ def job_logs(request: HttpRequest, job_id) -> HttpResponse:
     job = selectors.job_get(user=request.user, job_id=job_id)
     batches = list(selectors.batch_list(job=job).values_list("index", "status", "tries"))
     chosen = request.GET.get("batch", "")
-    if chosen and not chosen.isdigit():
-        return HttpResponseBadRequest("batch must be a batch index (a whole number).", content_type="text/plain")
+    if chosen and not selectors.is_batch_index(chosen):
+        return HttpResponseBadRequest(selectors.BATCH_INDEX_RULE, content_type="text/plain")
     if chosen:
         index = int(chosen)
     else:  # the first failed batch, else the first running one, else the first that ran

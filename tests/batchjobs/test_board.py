@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from batchjobs import selectors
 from batchjobs.choices import JobStatus
 from batchjobs.models import BatchAttempt, BatchJob
 from batchjobs.pipeline import finish
@@ -243,8 +244,11 @@ def test_logs_show_the_failed_batch_newest_attempt_first_capped_and_raw(web, con
     raw = web.get(reverse("batchjobs:job-log-raw", args=[job.pk, 1, 2]))
     assert raw["Content-Type"].startswith("text/plain") and raw.content.decode() == big
     assert "batch zero" in web.get(url, {"batch": 0}).content.decode()
-    bad = web.get(url, {"batch": "x"})
-    assert bad.status_code == 400 and "batch must be a batch index" in bad.content.decode()
+    for text in ("x", "²", "-1", "9" * 30):  # "²" is a digit to str.isdigit, not to int()
+        bad = web.get(url, {"batch": text})
+        assert bad.status_code == 400 and "batch must be a batch index" in bad.content.decode()
+    logs_api = f"/api/v1/batch-jobs/{job.pk}/logs/"
+    assert web.get(logs_api, {"batch": "²"}).json() == {"errors": {"batch": [selectors.BATCH_INDEX_RULE]}}
     assert web.get(reverse("batchjobs:job-log-raw", args=[job.pk, 7, 1])).status_code == 404
     job_page = web.get(reverse("batchjobs:job-detail", args=[job.pk])).content.decode()
     assert f'hx-get="{url}" hx-trigger="load"' in job_page and "xxxxxxxxxx" not in job_page

@@ -76,7 +76,11 @@ def test_the_board_and_the_api_read_since_and_a_job_id_prefix_the_same_way(web, 
 
 def test_the_events_page_and_api_give_the_same_sentences(web, api):
     for params, field, sentence in [
-        ({"evid": "500"}, "evid", "evid must be 400 (succeeded), 401 (failed) or 402 (started)."),
+        (
+            {"evid": "500"},
+            "evid",
+            "evid must be 400 (succeeded), 401 (failed), 402 (started) or 403 (post-step failed).",
+        ),
         ({"src": "-1"}, "src", "src must be an event source number from 0 to 32767."),
         ({"job_id": "3f2a9c1e"}, "job_id", "job_id must be a job's full id (a UUID)."),
         ({"until": "tomorrow"}, "until", "until must be a date like 2026-11-27."),

@@ -216,6 +216,8 @@ def test_a_failed_step_shows_a_red_panel_keeps_the_job_and_is_retried_after_the_
         (400, ""),
         (403, history.error),
     ]
+    listed = api.get("/api/v1/events/", {"evid": 403}).json()["results"]
+    assert [(e["job_id"], e["evid_name"]) for e in listed] == [(str(job.pk), "post-step failed")]
 
     url = reverse("batchjobs:job-detail", args=[job.pk])
     page = web.get(url).content.decode()
