@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import zlib
 
@@ -39,7 +40,10 @@ from batchjobs.templatetags.jobs import first_line
 from builds import envmask
 from builds import selectors as build_selectors
 from mlplatform.forms import add_service_errors
+from mlplatform.warehouse import WarehouseError
 from tables import selectors as table_selectors
+
+logger = logging.getLogger(__name__)
 
 
 def suggest_output_table(input_table: str) -> str:
@@ -137,6 +141,11 @@ def _try_with_progress(request: HttpRequest, model, form, context: dict) -> Stre
                 yield format_html('<template data-try-step="{}" data-at="{}">{}</template>\n', step.key, at, step.label)
         except ValidationError as exc:
             add_service_errors(form, exc)
+        except WarehouseError as exc:  # the input went away or its catalog failed after the checks
+            form.add_error("input_table", table_selectors.sentence(exc))
+        except Exception:  # the response has begun: say so in the panel rather than end it silently
+            logger.exception("Try on 100 rows of %s failed", model.model_id)
+            form.add_error(None, "Try on 100 rows failed on the server (the error is in its log); try again.")
         _predict_context(request, model, form, context)
         yield render_to_string("batchjobs/model_predict.html#predict-panel", context, request)
 

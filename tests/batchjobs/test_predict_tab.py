@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from batchjobs.models import BatchJob
+from tables import selectors as table_selectors
 from tests.batchjobs.jobkit import make_input
 
 pytestmark = pytest.mark.usefixtures("job_storage")
@@ -97,3 +98,19 @@ def test_try_on_100_rows_with_progress_shows_a_bad_input_as_a_form_error(web, re
     chunks = [chunk.decode() for chunk in response.streaming_content]
     assert chunks[0].startswith('<template data-try-step="check"') and len(chunks) == 2
     assert "The input table prod.t.nope does not exist." in chunks[-1] and 'id="trial"' not in chunks[-1]
+
+
+def test_try_on_100_rows_says_so_when_the_input_goes_away_after_its_check(web, ready):
+    url = reverse("batchjobs:model-predict", args=["ds-premium-fraud-detection"])
+    form = {"input_table": "prod.t.input", "output_table": "", "action": "try"}
+    chunks = iter(web.post(url, form, HTTP_X_TRY_PROGRESS="1", **HX).streaming_content)
+    seen = []
+    for chunk in chunks:
+        seen.append(chunk.decode())
+        if 'data-try-step="read"' in seen[-1]:
+            break
+    catalog, name = table_selectors.resolve("prod.t.input")
+    catalog.drop(name)  # dropped between the check and the read
+    panel = "".join(chunk.decode() for chunk in chunks)
+    assert 'id="predict-panel"' in panel and 'id="trial"' not in panel
+    assert "prod.t.input" in panel and "does not exist" in panel
