@@ -105,6 +105,27 @@ def team_may_read(team, name: TableName) -> bool:
     return record.team_id == team.pk
 
 
+def team_owns(team, name: TableName) -> bool:
+    """Whether the table is recorded (made by the platform: an upload, a job, a post-step) for `team`."""
+    return team is not None and TableRecord.objects.filter(name=str(name), team=team).exists()
+
+
+def append_refusal(team, catalog: Catalog, name: TableName, *, what: str) -> str:
+    """Why `team`'s schedule may not append to the table ("" when it may): a history or events table
+    must be new (the step makes it and records it for the team) or the team's own. Not a table the
+    platform did not make (readable by everyone), nor another team's, nor one being made for one."""
+    if team_owns(team, name):
+        return ""
+    if catalog.exists(name):
+        return (
+            f"{name} exists and was not made by your team's platform jobs or uploads: "
+            f"{what} must be new or your team's."
+        )
+    if TableRecord.objects.filter(name=str(name)).exists():  # another team's, not made yet
+        return taken(name)
+    return ""
+
+
 def missing(name: TableName) -> str:
     """What a user is told of a table that does not exist, or that is another team's."""
     return f'The table "{name}" does not exist.'

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
 
 from mlplatform.warehouse import TableExistsError, TableName, TableNotFoundError, WarehouseError
 from tables.models import TableRecord
@@ -167,6 +168,17 @@ def table_record(*, name: str, created_by=None, team=None, job=None) -> TableRec
         name=name, defaults={"created_by": created_by, "team": team, "job": job}
     )
     return record
+
+
+def table_claim(*, name: str, created_by=None, team=None) -> bool:
+    """Record a table about to be made for `team`, only if no one recorded it yet (insert-only: of two
+    teams naming one new table, exactly one gets it); False when the name was recorded already."""
+    try:
+        with transaction.atomic():
+            TableRecord.objects.create(name=name, created_by=created_by, team=team)
+    except IntegrityError:
+        return False
+    return True
 
 
 def table_forget(*, name: str) -> None:

@@ -19,6 +19,7 @@ from django import db
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from batchjobs import signals
@@ -207,11 +208,33 @@ def steps_retry(*, job: BatchJob) -> BatchJob:
     return job
 
 
+def steps_create_missed(now: datetime) -> int:
+    """Succeeded scheduled jobs that ended within LATE_CREATE_WINDOW and plan post-steps but have
+    none (their one job_ended signal was lost: a locked database, a process killed between the
+    commit and on_commit) get them now, and they are sent; how many jobs got steps. Once only: the
+    (job, position) constraint."""
+    plans = ~Q(schedule__history_table="") | ~Q(schedule__events_table="") | Q(schedule__keep_last__isnull=False)
+    missed = BatchJob.objects.filter(
+        plans,
+        status=JobStatus.SUCCEEDED,
+        schedule__isnull=False,
+        finished_at__gte=now - steps.LATE_CREATE_WINDOW,
+        post_steps__isnull=True,
+    ).order_by("finished_at")
+    created = 0
+    for job_id in missed.values_list("pk", flat=True)[:ROUND]:
+        if steps_create(job_id):
+            logger.warning("job %s had no post-steps (its job_ended signal was lost): created them", job_id)
+            created += 1
+    return created
+
+
 def reap(now: datetime) -> dict[str, int]:
     """A running step whose lease expired lost its worker: send its job's run again (the claim
     takes it over), up to MAX_BATCH_ATTEMPTS, then fail it with the reason. Pending steps whose run
-    was never picked up are sent again."""
-    counts = {"post_steps_resent": 0, "post_steps_failed": 0}
+    was never picked up are sent again. A succeeded scheduled job whose steps were never created
+    gets them."""
+    counts = {"post_steps_created": steps_create_missed(now), "post_steps_resent": 0, "post_steps_failed": 0}
     expired = PostStep.objects.filter(status=PostStepStatus.RUNNING, lease_expires_at__lt=now)
     for step in expired[:ROUND]:
         if step.attempts < settings.MAX_BATCH_ATTEMPTS:

@@ -18,8 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
-from batchjobs.choices import JobStatus, PostStepKind
-from batchjobs.models import BatchJob, PostStep, ScheduleRun
+from batchjobs.choices import JobStatus, PostStepKind, PostStepStatus
+from batchjobs.models import BatchJob, PostStep, Schedule, ScheduleRun
 from batchjobs.selectors import prediction_names
 from mlplatform.warehouse import Catalog, TableName, TableNotFoundError
 from tables import selectors as table_selectors
@@ -46,9 +46,12 @@ class Outcome:
 Renew = Callable[[], None]
 
 
-def txn_id(step: PostStep) -> str:
-    """The append's transaction id: one per step row, so a retried step is recognised."""
-    return f"mlplatform-post-step-{step.pk}"
+def txn_id(job: BatchJob, kind: str) -> str:
+    """The append's transaction id: one per job and kind of step, so a retried step is recognised.
+    Keyed on the job's UUID, unique across metadata databases: a step's database id is not (a
+    restored database, or two platforms on one lake, reuse ids, and a reused one would be taken
+    for an append already made)."""
+    return f"mlplatform-{job.pk}-{kind}"
 
 
 def _resolve(text: str, what: str) -> tuple[Catalog, TableName]:
@@ -66,27 +69,32 @@ def _output(job: BatchJob) -> tuple[Catalog, TableName, pa.Schema]:
         raise StepError(f"The job's output table {name} no longer exists, so there is nothing to append.") from None
 
 
-def _claim_for_team(job: BatchJob, catalog: Catalog, name: TableName) -> bool:
-    """The target belongs to the schedule's team: refuse another team's table; a table made now is
-    recorded for the team first (so a crash never leaves an unowned table). True when it was new."""
+def _claim_for_team(job: BatchJob, catalog: Catalog, name: TableName, what: str) -> bool:
+    """The target is the schedule's team's: a table the platform did not make, or another team's, is
+    refused; a new one is recorded for the team first, insert-only (so a crash never leaves an
+    unowned table, and of two teams naming one new table exactly one gets it). True when it was new."""
     team = job.schedule.team if job.schedule else job.model.team
-    if not table_selectors.team_may_read(team, name):
-        raise StepError(table_selectors.taken(name))
-    if catalog.exists(name) or TableRecord.objects.filter(name=str(name)).exists():
+    refusal = table_selectors.append_refusal(team, catalog, name, what=what)
+    if refusal:
+        raise StepError(refusal)
+    if table_selectors.team_owns(team, name):
         return False
     created_by = job.schedule.created_by if job.schedule else job.requested_by
-    table_services.table_record(name=str(name), created_by=created_by, team=team)
-    return True
+    if table_services.table_claim(name=str(name), created_by=created_by, team=team):
+        return True
+    if table_selectors.team_owns(team, name):  # another run of the team's recorded it meanwhile
+        return False
+    raise StepError(table_selectors.taken(name))
 
 
 def _append(
     step: PostStep, job: BatchJob, target: str, what: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch]
 ) -> int | None:
     catalog, name = _resolve(target, what)
-    new = _claim_for_team(job, catalog, name)
+    new = _claim_for_team(job, catalog, name, f"an {what}" if what[0] in "aeiou" else f"a {what}")
     try:
         return catalog.append_once(
-            name, schema, batches, txn_id=txn_id(step), key_column="job_id", key_value=str(job.pk)
+            name, schema, batches, txn_id=txn_id(job, step.kind), key_column="job_id", key_value=str(job.pk)
         )
     except BaseException:
         if new and not catalog.exists(name):  # nothing was made after all
@@ -180,9 +188,16 @@ def publish_events(step: PostStep, job: BatchJob, renew: Renew) -> Outcome:
     return Outcome(rows, f"Published {rows:,} events (src {SYNTHETIC_EVENTS_SOURCE}, key {key}) into {step.target}.")
 
 
+# A succeeded scheduled job with no post-steps yet gets them from the reaper within this long
+# (its job_ended signal was lost): until then keep-last spares its output.
+LATE_CREATE_WINDOW = datetime.timedelta(days=1)
+
+
 def keep_last(step: PostStep, job: BatchJob, renew: Renew) -> Outcome:
     """Drop the output tables of the schedule's succeeded runs older than the newest N: only tables
-    its own runs made (their record names the job) and never one of its other tables."""
+    its own runs made (their record names the job), and never one whose run's post-steps have not
+    all succeeded (its rows may still be due in the history table), nor a table any schedule reads
+    or appends to."""
     schedule = job.schedule
     if schedule is None:
         return Outcome(None, "The job's schedule was deleted; no output was dropped.")
@@ -190,14 +205,21 @@ def keep_last(step: PostStep, job: BatchJob, renew: Renew) -> Outcome:
     runs = BatchJob.objects.filter(schedule=schedule, status=JobStatus.SUCCEEDED).order_by(
         "-finished_at", "-created_at"
     )
-    kept = list(runs.values_list("output_table", flat=True)[:keep])
-    older = list(runs.values_list("pk", "output_table")[keep:])
-    spared = set(kept) | {_full(t) for t in (schedule.input_table, schedule.history_table, schedule.events_table) if t}
-    made = set(TableRecord.objects.filter(Q(job_id__in=[pk for pk, _ in older])).values_list("name", "job_id"))
-    dropped = []
-    for pk, table in older:
-        if table in spared or (table, pk) not in made:
+    kept = set(runs.values_list("output_table", flat=True)[:keep])
+    older = list(runs.values_list("pk", "output_table", "finished_at")[keep:])
+    made = set(TableRecord.objects.filter(Q(job_id__in=[pk for pk, _, _ in older])).values_list("name", "job_id"))
+    named = _named_by_schedules()
+    pending, with_steps = _unfinished(step, [pk for pk, _, _ in older])
+    dropped, spared = [], []
+    for pk, table, finished_at in older:
+        if table in kept or (table, pk) not in made:
             continue  # gone already, or not made by this run
+        if table in named:
+            spared.append(f"{table} ({named[table]})")
+            continue
+        if pk in pending or (pk not in with_steps and _may_get_steps(finished_at)):
+            spared.append(f"{table} (its run's post-steps have not all succeeded)")
+            continue
         renew()
         catalog, name = _resolve(table, "output table")
         try:
@@ -206,12 +228,47 @@ def keep_last(step: PostStep, job: BatchJob, renew: Renew) -> Outcome:
             pass  # dropped by hand since: only its record is left
         table_services.table_forget(name=table)
         dropped.append(table)
+    return Outcome(None, _keep_last_detail(keep, len(kept), older, dropped, spared))
+
+
+def _unfinished(step: PostStep, job_ids: list) -> tuple[set, set]:
+    """Of the jobs, those whose post-steps are not all succeeded (this step aside), and those with any."""
+    rows = list(PostStep.objects.filter(job_id__in=job_ids).exclude(pk=step.pk).values_list("job_id", "status"))
+    return {job_id for job_id, status in rows if status != PostStepStatus.SUCCEEDED}, {job_id for job_id, _ in rows}
+
+
+def _may_get_steps(finished_at: datetime.datetime | None) -> bool:
+    """A run with no post-steps may still get them from the reaper (its signal was lost)."""
+    return finished_at is not None and timezone.now() - finished_at < LATE_CREATE_WINDOW
+
+
+def _named_by_schedules() -> dict[str, str]:
+    """Every table a schedule reads or appends to (any schedule's, any team's), and which it is."""
+    named = {}
+    roles = (("input_table", "a schedule's input table"), ("history_table", "a schedule's history table"))
+    roles += (("events_table", "a schedule's events table"),)
+    for field, role in roles:
+        for text in Schedule.objects.exclude(**{field: ""}).values_list(field, flat=True).distinct():
+            named.setdefault(_full(text), role)
+    return named
+
+
+def _shown(tables: list[str]) -> str:
+    return ", ".join(tables[:10]) + (f" and {len(tables) - 10} more" if len(tables) > 10 else "")
+
+
+def _keep_last_detail(keep: int, kept: int, older: list, dropped: list[str], spared: list[str]) -> str:
     if not older:
-        return Outcome(None, f"Nothing to drop: the schedule has {len(kept)} output(s), within the newest {keep} kept.")
-    if not dropped:
-        return Outcome(None, f"Nothing to drop: the outputs older than the newest {keep} are gone already.")
-    shown = ", ".join(dropped[:10]) + (f" and {len(dropped) - 10} more" if len(dropped) > 10 else "")
-    return Outcome(None, f"Dropped {len(dropped)} older output table(s), keeping the newest {keep}: {shown}.")
+        return f"Nothing to drop: the schedule has {kept} output(s), within the newest {keep} kept."
+    if dropped:
+        text = f"Dropped {len(dropped)} older output table(s), keeping the newest {keep}: {_shown(dropped)}."
+    elif spared:
+        text = f"Nothing dropped beyond the newest {keep}."
+    else:
+        text = f"Nothing to drop: the outputs older than the newest {keep} are gone already."
+    if spared:
+        text += f" Spared {len(spared)} older one(s): {_shown(spared)}."
+    return text
 
 
 def _full(text: str) -> str:

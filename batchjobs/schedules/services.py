@@ -54,15 +54,21 @@ def _text(values: dict, key: str) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _table(errors: _Errors, key: str, text: str, *, team):
-    """The catalog and name of a table the schedule names, or None (an error is recorded)."""
+def _table(errors: _Errors, key: str, text: str, *, team, append_as: str = ""):
+    """The catalog and name of a table the schedule names, or None (an error is recorded). A table
+    appended to (`append_as`: "a history table") must be new or the team's own."""
     try:
         catalog, name = table_selectors.resolve(text, field=key)
     except ValidationError as exc:
         errors.setdefault(key, []).extend(exc.message_dict[key])
         return None
     try:
-        if catalog.exists(name) and not table_selectors.team_may_read(team, name):
+        if append_as:
+            refusal = table_selectors.append_refusal(team, catalog, name, what=append_as)
+            if refusal:
+                errors.add(key, refusal)
+                return None
+        elif catalog.exists(name) and not table_selectors.team_may_read(team, name):
             errors.add(key, table_selectors.taken(name))
             return None
     except WarehouseError as exc:
@@ -152,11 +158,11 @@ def _clean(values: dict, *, model: MLModel, runs_started: int, now: datetime, sc
         errors.add("timezone", problem)
     columns = _check_input(errors, values, team=team)
     _check_template(errors, values, team=team, runs_started=runs_started, now=now)
-    for key in ("history_table", "events_table"):
+    for key, append_as in (("history_table", "a history table"), ("events_table", "an events table")):
         text = _text(values, key)
         values[key] = text
         if text:
-            found = _table(errors, key, text, team=team)
+            found = _table(errors, key, text, team=team, append_as=append_as)
             if found:
                 values[key] = str(found[1])
                 if values[key] == values.get("input_table"):

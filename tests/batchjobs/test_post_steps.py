@@ -15,8 +15,9 @@ from django.utils import timezone
 from batchjobs import signals
 from batchjobs.choices import JobStatus, PostStepStatus
 from batchjobs.models import BatchJob, PostStep, Schedule
-from batchjobs.poststeps import runner, steps, transitions
+from batchjobs.poststeps import receivers, runner, steps, transitions
 from tables import selectors as table_selectors
+from tables import services as table_services
 from tables.models import TableRecord
 from tests.batchjobs.jobkit import make_input, output_rows, run_job, trigger
 
@@ -130,6 +131,82 @@ def test_a_redelivered_signal_creates_no_second_set_of_steps(scheduled, user):
     assert not PostStep.objects.filter(job=unscheduled).exists()
 
 
+def test_an_append_is_keyed_on_the_job_not_on_the_steps_database_id(scheduled, user):
+    schedule = make_schedule(scheduled, user, history_table="prod.hist.scores")
+    first = scheduled_run(scheduled, user, schedule, "prod.out.scores_1")
+    used = PostStep.objects.get(job=first).pk
+    second = scheduled_run(scheduled, user, schedule, "prod.out.scores_2", post_steps=False)
+    # A restored metadata database (or a second platform on the lake) hands out that id again.
+    runner.steps_create(second.pk)
+    PostStep.objects.filter(pk=used).delete()
+    PostStep.objects.filter(job=second).update(id=used)
+    assert runner.steps_run(second.pk) == 1
+    step = PostStep.objects.get(job=second)
+    assert step.pk == used and step.detail == f"Appended 300 rows to prod.hist.scores with job_id {second.pk}."
+    history = table("prod.hist.scores")
+    assert len(history) == 600 and sorted(r["job_id"] for r in history).count(str(second.pk)) == 300
+    assert steps.txn_id(second, "history") == f"mlplatform-{second.pk}-history"
+
+
+def test_a_job_whose_end_signal_was_lost_gets_its_post_steps_from_the_reaper_once(scheduled, user):
+    schedule = make_schedule(scheduled, user, history_table="prod.hist.scores", keep_last=2)
+    signals.job_ended.disconnect(dispatch_uid="batchjobs.poststeps.create")
+    try:  # the one job_ended signal is lost (a locked database, a process killed after the commit)
+        old = scheduled_run(scheduled, user, schedule, "prod.out.scores_0", post_steps=False)
+        job = scheduled_run(scheduled, user, schedule, "prod.out.scores_1", post_steps=False)
+    finally:
+        signals.job_ended.connect(receivers.create_post_steps, dispatch_uid="batchjobs.poststeps.create")
+    BatchJob.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(days=1, minutes=1))
+    assert not PostStep.objects.exists()
+
+    assert runner.reap(timezone.now())["post_steps_created"] == 1
+    made = PostStep.objects.filter(job=job).order_by("position")
+    assert [(s.kind, s.target, s.status) for s in made] == [
+        ("history", "prod.hist.scores", "pending"),
+        ("keep_last", "2", "pending"),
+    ]
+    assert all(s.lease_expires_at is not None for s in made)  # sent to a worker, which must claim them
+    assert not PostStep.objects.filter(job=old).exists()  # ended over a day ago: left alone
+    assert runner.reap(timezone.now())["post_steps_created"] == 0
+    assert PostStep.objects.count() == 2
+
+    assert runner.steps_run(job.pk) == 2  # what the task sent does
+    history = table("prod.hist.scores")
+    assert len(history) == 300 and {r["job_id"] for r in history} == {str(job.pk)}
+
+
+# --- whose tables ----------------------------------------------------------------------------------
+
+
+def test_a_history_table_not_the_teams_fails_the_step_and_gets_no_rows(scheduled, user, outsider):
+    schedule = make_schedule(scheduled, user, history_table="prod.hist.scores")
+    scheduled_run(scheduled, user, schedule, "prod.out.scores_1")
+    assert len(table("prod.hist.scores")) == 300
+    # Since saved, the table became one the platform did not make (readable by everyone).
+    TableRecord.objects.filter(name="prod.hist.scores").delete()
+    job = scheduled_run(scheduled, user, schedule, "prod.out.scores_2")
+    step = PostStep.objects.get(job=job)
+    assert (step.status, step.rows) == (PostStepStatus.FAILED, None)
+    assert step.error == (
+        "prod.hist.scores exists and was not made by your team's platform jobs or uploads: "
+        "a history table must be new or your team's."
+    )
+    assert len(table("prod.hist.scores")) == 300
+    assert not TableRecord.objects.filter(name="prod.hist.scores").exists()
+
+    # Another team's steps are making a new events table of that name: recorded for them first.
+    theirs = outsider.groups.get()
+    assert table_services.table_claim(name="prod.ev.new", created_by=outsider, team=theirs)
+    assert not table_services.table_claim(name="prod.ev.new", created_by=user, team=scheduled.team)
+    Schedule.objects.filter(pk=schedule.pk).update(history_table="", events_table="prod.ev.new", event_key_column="id")
+    schedule.refresh_from_db()
+    job = scheduled_run(scheduled, user, schedule, "prod.out.scores_3")
+    step = PostStep.objects.get(job=job)
+    assert (step.status, step.error) == (PostStepStatus.FAILED, "The name prod.ev.new is taken; choose another name.")
+    assert TableRecord.objects.get(name="prod.ev.new").team == theirs
+    assert output_rows("prod.ev.new") is None
+
+
 # --- events ----------------------------------------------------------------------------------------
 
 
@@ -183,12 +260,49 @@ def test_keep_last_drops_only_the_older_outputs_this_schedule_made(scheduled, us
     assert jobs[0].status == JobStatus.SUCCEEDED  # its record stays; only its table went
 
 
+def test_keep_last_spares_runs_whose_post_steps_wait_and_tables_a_schedule_names(scheduled, user):
+    schedule = make_schedule(scheduled, user, history_table="prod.hist.scores", keep_last=1)
+    first = scheduled_run(scheduled, user, schedule, "prod.out.scores_1")
+    Schedule.objects.create(  # another schedule reads the first run's output
+        model=scheduled,
+        team=scheduled.team,
+        name="downstream",
+        input_table="prod.out.scores_1",
+        output_table_template="prod.down.scores_{run}",
+        cron="0 3 * * *",
+        created_by=user,
+    )
+    second = scheduled_run(scheduled, user, schedule, "prod.out.scores_2", post_steps=False)
+    assert runner.steps_create(second.pk) == 2  # its steps wait for a worker
+    third = scheduled_run(scheduled, user, schedule, "prod.out.scores_3")
+    keep = PostStep.objects.get(job=third, kind="keep_last")
+    assert keep.status == PostStepStatus.SUCCEEDED
+    assert keep.detail == (
+        "Nothing dropped beyond the newest 1. Spared 2 older one(s): "
+        "prod.out.scores_2 (its run's post-steps have not all succeeded), prod.out.scores_1 (a schedule's input table)."
+    )
+    assert len(table("prod.out.scores_1")) == len(table("prod.out.scores_2")) == 300
+
+    assert runner.steps_run(second.pk) == 2  # its history append, then its own keep-last
+    history = table("prod.hist.scores")
+    assert len(history) == 900 and [r["job_id"] for r in history].count(str(second.pk)) == 300
+    assert PostStep.objects.get(job=second, kind="keep_last").detail == (
+        "Dropped 1 older output table(s), keeping the newest 1: prod.out.scores_2. "
+        "Spared 1 older one(s): prod.out.scores_1 (a schedule's input table)."
+    )
+    assert output_rows("prod.out.scores_2") is None and len(table("prod.out.scores_1")) == 300
+    assert {first.pk, second.pk, third.pk} == set(
+        BatchJob.objects.filter(schedule=schedule).values_list("pk", flat=True)
+    )
+
+
 # --- a failure ----------------------------------------------------------------------------------------
 
 
 def test_a_failed_step_shows_a_red_panel_keeps_the_job_and_is_retried_after_the_fix(scheduled, user, web, api):
     catalog, name = table_selectors.resolve("prod.hist.scores")
     catalog.create(name, pa.schema([("id", pa.int64()), ("probability", pa.float64())]), [])
+    TableRecord.objects.create(name=str(name), created_by=user, team=scheduled.team)  # the team's upload
     schedule = make_schedule(
         scheduled, user, history_table="prod.hist.scores", events_table="prod.ev.e", event_key_column="id"
     )

@@ -16,6 +16,7 @@ from batchjobs.choices import JobStatus, PostStepKind, PostStepStatus
 from batchjobs.models import BatchJob, PostStep, Schedule
 from batchjobs.poststeps import steps
 from tables import selectors as table_selectors
+from tables.models import TableRecord
 from tests.batchjobs.jobkit import make_input, model_with_config, output_rows, trigger
 from tests.conftest import JOB_WORKER_SETTINGS, wait_for
 from tests.factories import GroupFactory, MLModelFactory, UserFactory
@@ -140,6 +141,7 @@ def test_a_failed_step_is_retried_through_the_api_after_the_fix(owner):
     source = make_input("prod.sched.input3", 300)
     catalog, name = table_selectors.resolve("prod.sched.history3")
     catalog.create(name, pa.schema([("id", pa.int64()), ("probability", pa.float64())]), [])
+    TableRecord.objects.create(name=str(name), created_by=user, team=model.team)  # the team's upload
     schedule = schedule_of(model, user, source, history_table="prod.sched.history3", keep_last=1)
     job = run(model, user, source, "prod.sched.scores_5", schedule)
     failed, later = steps_ended(job, 2)

@@ -103,3 +103,37 @@ def test_a_second_schedule_of_the_same_name_is_refused(ready, user):
     make_schedule(ready, user)
     errors = errors_of(lambda: make_schedule(ready, user))
     assert errors == {"name": ["The model already has a schedule named nightly."]}
+
+
+def test_a_history_or_events_table_must_be_new_or_made_by_the_teams_platform_jobs(ready, user, outsider):
+    from tables.models import TableRecord
+
+    make_input("prod.hist.outside", 3)  # made outside the platform: readable by everyone
+    make_input("prod.hist.theirs", 3)
+    TableRecord.objects.create(name="prod.hist.theirs", created_by=outsider, team=outsider.groups.get())
+    make_input("prod.hist.ours", 3)
+    TableRecord.objects.create(name="prod.hist.ours", created_by=user, team=ready.team)
+
+    errors = errors_of(lambda: make_schedule(ready, user, history_table="prod.hist.outside"))
+    assert errors == {
+        "history_table": [
+            "prod.hist.outside exists and was not made by your team's platform jobs or uploads: "
+            "a history table must be new or your team's."
+        ]
+    }
+    errors = errors_of(lambda: make_schedule(ready, user, events_table="prod.hist.theirs", event_key_column="id"))
+    assert errors == {
+        "events_table": [
+            "prod.hist.theirs exists and was not made by your team's platform jobs or uploads: "
+            "an events table must be new or your team's."
+        ]
+    }
+    assert not Schedule.objects.exists()
+    schedule = make_schedule(
+        ready, user, history_table="prod.hist.ours", events_table="prod.ev.new", event_key_column="id"
+    )
+    assert (schedule.history_table, schedule.events_table) == ("prod.hist.ours", "prod.ev.new")
+    # Saved again once the table it named is no longer the team's: refused on the field.
+    TableRecord.objects.filter(name="prod.hist.ours").delete()
+    errors = errors_of(lambda: services.schedule_update(schedule=schedule, name="renamed"))
+    assert list(errors) == ["history_table"] and "prod.hist.ours exists and was not made" in errors["history_table"][0]
