@@ -19,7 +19,7 @@ from django import db
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from batchjobs import signals
@@ -219,6 +219,9 @@ def steps_create_missed(now: datetime) -> int:
         status=JobStatus.SUCCEEDED,
         schedule__isnull=False,
         finished_at__gte=now - steps.LATE_CREATE_WINDOW,
+        # Steps come from the schedule's settings as they are now: a job that ended before the
+        # schedule last changed (a history table added since, say) gets none it never planned.
+        finished_at__gt=F("schedule__updated_at"),
         post_steps__isnull=True,
     ).order_by("finished_at")
     created = 0

@@ -158,6 +158,10 @@ def test_a_job_whose_end_signal_was_lost_gets_its_post_steps_from_the_reaper_onc
         signals.job_ended.connect(receivers.create_post_steps, dispatch_uid="batchjobs.poststeps.create")
     BatchJob.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(days=1, minutes=1))
     assert not PostStep.objects.exists()
+    # A job that ended before its schedule was last changed gets none: the settings it ran under are gone.
+    Schedule.objects.filter(pk=schedule.pk).update(updated_at=job.finished_at + timedelta(seconds=1))
+    assert runner.reap(timezone.now())["post_steps_created"] == 0
+    Schedule.objects.filter(pk=schedule.pk).update(updated_at=job.finished_at - timedelta(seconds=1))
 
     assert runner.reap(timezone.now())["post_steps_created"] == 1
     made = PostStep.objects.filter(job=job).order_by("position")
