@@ -44,6 +44,11 @@ DEFAULTS = {
 }
 
 
+KEEP_LAST_MAX = 10_000
+NOTIFY_URLS_MAX = 20
+NOTIFY_URL_MAX = 2000
+
+
 class _Errors(dict):
     def add(self, key: str, message: str) -> None:
         self.setdefault(key, []).append(message)
@@ -178,16 +183,26 @@ def _clean(values: dict, *, model: MLModel, runs_started: int, now: datetime, sc
             values["keep_last"] = int(keep)
         except (TypeError, ValueError):
             values["keep_last"] = 0
-        if values["keep_last"] < 1 or isinstance(keep, bool):
-            errors.add("keep_last", "keep_last is a whole number of outputs to keep, 1 or more (empty: keep all).")
+        if not 1 <= values["keep_last"] <= KEEP_LAST_MAX or isinstance(keep, bool):
+            errors.add(
+                "keep_last",
+                f"keep_last is a whole number of outputs to keep, 1 or more and at most {KEEP_LAST_MAX:,} "
+                "(empty: keep all).",
+            )
     urls = values.get("notify_urls") or []
     if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
         errors.add("notify_urls", "notify_urls is a list of URLs (strings).")
+        urls = []
+    elif len(urls) > NOTIFY_URLS_MAX:
+        errors.add("notify_urls", f"A schedule notifies at most {NOTIFY_URLS_MAX} URLs; this has {len(urls)}.")
         urls = []
     kept = list(schedule.notify_urls) if schedule else []
     cleaned = []
     for index, url in enumerate(u.strip() for u in urls):
         if not url:
+            continue
+        if len(url) > NOTIFY_URL_MAX:
+            errors.add("notify_urls", f"URL {index + 1} has {len(url):,} characters; at most {NOTIFY_URL_MAX:,}.")
             continue
         # A masked URL sent back as it was shown keeps the stored one it stands for.
         same = [old for old in kept if notify_urls.masked(old) == url]

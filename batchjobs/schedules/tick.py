@@ -42,8 +42,8 @@ def schedules_tick(now: datetime | None = None) -> list[ScheduleRun]:
 
 def schedule_tick(schedule: Schedule, now: datetime) -> list[ScheduleRun]:
     since = schedule.last_due_at or schedule.created_at
-    due = cron.latest_due(schedule.cron, schedule.timezone, now)
-    if due <= since:
+    due = cron.latest_due(schedule.cron, schedule.timezone, now, since)
+    if due is None:
         return []
     claimed = Schedule.objects.filter(pk=schedule.pk, enabled=True, last_due_at=schedule.last_due_at).update(
         last_due_at=due
@@ -59,7 +59,7 @@ def _record_missed(schedule: Schedule, since: datetime, due: datetime) -> list[S
     """The due times strictly between `since` and `due`: recorded (the first MISSED_RECORDED), not run."""
     missed, more = [], 0
     for when in cron.due_after(schedule.cron, schedule.timezone, since):
-        if when >= due:
+        if cron.as_utc(when) >= cron.as_utc(due):
             break
         if len(missed) < MISSED_RECORDED:
             missed.append(when)

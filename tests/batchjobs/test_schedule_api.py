@@ -50,6 +50,16 @@ def test_create_read_and_list_a_schedule(api, ready):
             "has no column customer",
         ),
         ({"timezone": "Nowhere/Land"}, "timezone", "is not a time zone name"),
+        ({"cron": "0 0 30 2 *"}, "cron", "0 0 30 2 * never comes: February has no 30th."),
+        # Longer than its column (PostgreSQL would refuse it with a DataError: a 500).
+        ({"cron": ",".join(map(str, range(60))) + " * * * *"}, "cron", "no more than 100 characters"),
+        ({"name": "n" * 101}, "name", "no more than 100 characters"),
+        ({"timezone": "Z" * 65}, "timezone", "no more than 64 characters"),
+        ({"input_table": "prod.t." + "i" * 200}, "input_table", "no more than 200 characters"),
+        ({"event_key_column": "k" * 64}, "event_key_column", "no more than 63 characters"),
+        ({"keep_last": 3_000_000_000}, "keep_last", "less than or equal to 10000"),
+        ({"notify_urls": ["json://h.example.com/" + "x" * 2000]}, "notify_urls", "no more than 2000 characters"),
+        ({"notify_urls": ["json://h.example.com/"] * 21}, "notify_urls", "no more than 20 elements"),
     ],
 )
 def test_errors_name_the_field(api, ready, change, field, words):
