@@ -288,19 +288,12 @@ def schedule_resume(*, schedule: Schedule) -> Schedule:
 def run_now_refusal(schedule: Schedule) -> str:
     """Why Run now is refused ("" when it is not): one run at a time per schedule."""
     job = selectors.active_job(schedule)
-    if job:
-        return (
-            f"The schedule's run {str(job.pk)[:8]} is still {job.get_status_display().lower()}: "
-            "one run at a time; wait for it or cancel it."
-        )
-    return ""
+    return tick.busy_refusal(job) if job else ""
 
 
 def schedule_run_now(*, schedule: Schedule, user: AbstractBaseUser) -> BatchJob:
-    """A run now, outside the cron: the job, or ValidationError (refused, recorded as a run)."""
-    refusal = run_now_refusal(schedule)
-    if refusal:
-        raise ValidationError({"schedule": [refusal]})
+    """A run now, outside the cron: the job, or ValidationError (refused while a run is active, or
+    by the job's checks, then recorded as a run). The busy check is start_run's, under its lock."""
     run = tick.start_run(schedule, due=timezone.now(), manual=True, requested_by=user)
     if run.job is None:
         raise ValidationError({"schedule": [run.message]})

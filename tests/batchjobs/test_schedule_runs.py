@@ -150,8 +150,77 @@ def test_two_racing_ticks_for_one_due_time_start_exactly_one_job(ready, user):
 def test_the_database_keeps_one_run_per_due_time_even_if_a_claim_is_bypassed(ready, user):
     schedule = make_schedule(ready, user, cron="0 * * * *")
     first = tick.start_run(schedule, due=at("2026-12-01 01:00"))
+    assert run_job(first.job).status == JobStatus.SUCCEEDED  # not busy: the second start gets to its insert
     again = tick.start_run(schedule, due=at("2026-12-01 01:00"))  # as a second beat with a stale claim would
-    assert again.pk == first.pk and BatchJob.objects.count() == 1
+    assert (again.pk, again.status, again.job) == (first.pk, RunStatus.STARTED, first.job)
+    schedule.refresh_from_db()
+    assert BatchJob.objects.count() == 1 and schedule.runs_started == 1  # the second start left nothing
+
+
+def widen_the_race(monkeypatch, barrier):
+    """Each start waits (2 s at most) after its busy check for the other: without a lock both pass it."""
+    real = selectors.active_job
+
+    def active_job_then_wait(schedule):
+        job = real(schedule)
+        try:
+            barrier.wait(timeout=2)
+        except threading.BrokenBarrierError:  # the other start waits for the lock this one holds
+            pass
+        return job
+
+    monkeypatch.setattr(selectors, "active_job", active_job_then_wait)
+
+
+def race(*calls) -> tuple[list, list]:
+    results, failures = [], []
+
+    def racer(call):
+        try:
+            results.append(call())
+        except Exception as exc:  # noqa: BLE001 - returned
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=racer, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results, failures
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_run_nows_at_once_start_one_job_and_refuse_the_other(ready, user, monkeypatch):
+    schedule = make_schedule(ready, user, output_table_template="prod.out.scores_{run}")
+    widen_the_race(monkeypatch, threading.Barrier(2))
+    stale = [Schedule.objects.select_related("model", "created_by").get(pk=schedule.pk) for _ in range(2)]
+    jobs, refused = race(*(lambda s=s: services.schedule_run_now(schedule=s, user=user) for s in stale))
+    assert len(jobs) == 1 and len(refused) == 1, refused
+    assert isinstance(refused[0], ValidationError)
+    assert "is still queued: one run at a time" in refused[0].message_dict["schedule"][0]
+    assert BatchJob.objects.filter(schedule=schedule).count() == 1
+    assert [(r.manual, r.status) for r in ScheduleRun.objects.filter(schedule=schedule)] == [(True, RunStatus.STARTED)]
+    assert Schedule.objects.get(pk=schedule.pk).runs_started == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_run_now_racing_a_tick_starts_one_job(ready, user, monkeypatch):
+    schedule = since(make_schedule(ready, user, cron="0 * * * *"), "2026-12-01 00:30")
+    widen_the_race(monkeypatch, threading.Barrier(2))
+    stale = [Schedule.objects.select_related("model", "created_by").get(pk=schedule.pk) for _ in range(2)]
+    results, refused = race(
+        lambda: services.schedule_run_now(schedule=stale[0], user=user),
+        lambda: tick.schedule_tick(stale[1], at("2026-12-01 01:00")),
+    )
+    assert BatchJob.objects.filter(schedule=schedule).count() == 1
+    statuses = sorted((r.manual, r.status) for r in ScheduleRun.objects.filter(schedule=schedule))
+    if refused:  # the tick went first: Run now is refused, nothing recorded for it
+        assert "one run at a time" in refused[0].message_dict["schedule"][0]
+        assert statuses == [(False, RunStatus.STARTED)]
+    else:  # Run now went first: the tick's due time is skipped
+        assert statuses == [(False, RunStatus.SKIPPED_BUSY), (True, RunStatus.STARTED)]
 
 
 def test_a_tick_uses_the_current_time_when_none_is_given(ready, user):
