@@ -67,9 +67,10 @@ def _output(job: BatchJob) -> tuple[Catalog, TableName, pa.Schema]:
 
 
 def _claim_for_team(job: BatchJob, catalog: Catalog, name: TableName) -> bool:
-    """The target belongs to the schedule's team: refuse another team's table; a table made now is
-    recorded for the team first (so a crash never leaves an unowned table). True when it was new."""
-    team = job.schedule.team if job.schedule else job.model.team
+    """The target belongs to the model's team (the schedule's, as it is now): refuse another team's
+    table; a table made now is recorded for the team first (so a crash never leaves an unowned
+    table). True when it was new."""
+    team = job.model.team
     if not table_selectors.team_may_read(team, name):
         raise StepError(table_selectors.taken(name))
     if catalog.exists(name) or TableRecord.objects.filter(name=str(name)).exists():

@@ -27,7 +27,7 @@ class ScheduleRunSerializer(serializers.ModelSerializer):
 
 class ScheduleSerializer(serializers.ModelSerializer):
     model_id = serializers.CharField(source="model.model_id")
-    team = serializers.CharField(source="team.name")
+    team = serializers.CharField(source="model.team.name", help_text="the model's team")
     created_by = serializers.CharField(source="created_by.username", default=None)
     notify_urls = serializers.SerializerMethodField(help_text="masked: scheme://host/…")
     cron_description = serializers.SerializerMethodField()
@@ -122,7 +122,7 @@ class ScheduleListApi(InputSerializerMixin, GenericAPIView):
     def get_queryset(self):
         model_id = self.request.query_params.get("model_id")
         model = build_selectors.model_get(user=self.request.user, model_id=model_id) if model_id else None
-        return selectors.schedule_list(user=self.request.user, model=model)
+        return selectors.with_recent_runs(selectors.schedule_list(user=self.request.user, model=model))
 
     @extend_schema(parameters=[OpenApiParameter("model_id", str)], responses=ScheduleSerializer(many=True))
     def get(self, request: Request) -> Response:

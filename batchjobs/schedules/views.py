@@ -120,7 +120,7 @@ def schedule_detail(request: HttpRequest, schedule_id) -> HttpResponse:
 
 
 def _owns(user, schedule: Schedule) -> bool:
-    return user.groups.filter(pk=schedule.team_id).exists()
+    return user.groups.filter(pk=schedule.model.team_id).exists()
 
 
 @require_http_methods(["GET", "POST"])
