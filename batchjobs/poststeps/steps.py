@@ -70,10 +70,11 @@ def _output(job: BatchJob) -> tuple[Catalog, TableName, pa.Schema]:
 
 
 def _claim_for_team(job: BatchJob, catalog: Catalog, name: TableName, what: str) -> bool:
-    """The target is the schedule's team's: a table the platform did not make, or another team's, is
-    refused; a new one is recorded for the team first, insert-only (so a crash never leaves an
-    unowned table, and of two teams naming one new table exactly one gets it). True when it was new."""
-    team = job.schedule.team if job.schedule else job.model.team
+    """The target is the model's team's (the schedule's, as it is now): a table the platform did not
+    make, or another team's, is refused; a new one is recorded for the team first, insert-only (so a
+    crash never leaves an unowned table, and of two teams naming one new table exactly one gets it).
+    True when it was new."""
+    team = job.model.team
     refusal = table_selectors.append_refusal(team, catalog, name, what=what)
     if refusal:
         raise StepError(refusal)

@@ -27,7 +27,7 @@ class ScheduleRunSerializer(serializers.ModelSerializer):
 
 class ScheduleSerializer(serializers.ModelSerializer):
     model_id = serializers.CharField(source="model.model_id")
-    team = serializers.CharField(source="team.name")
+    team = serializers.CharField(source="model.team.name", help_text="the model's team")
     created_by = serializers.CharField(source="created_by.username", default=None)
     notify_urls = serializers.SerializerMethodField(help_text="masked: scheme://host/…")
     cron_description = serializers.SerializerMethodField()
@@ -77,17 +77,25 @@ class ScheduleSerializer(serializers.ModelSerializer):
 class ScheduleInputSerializer(serializers.Serializer):
     """What a schedule takes; the service checks each value and names the field of any error."""
 
-    name = serializers.CharField(max_length=200, allow_blank=True)
+    # Each length is its column's (a longer value is a 400 here, not a database error).
+    name = serializers.CharField(max_length=100, allow_blank=True)
     input_table = serializers.CharField(max_length=200, allow_blank=True)
     output_table_template = serializers.CharField(max_length=200, allow_blank=True)
-    cron = serializers.CharField(max_length=200, allow_blank=True, help_text="five fields, like 0 2 * * *")
+    cron = serializers.CharField(max_length=100, allow_blank=True, help_text="five fields, like 0 2 * * *")
     timezone = serializers.CharField(max_length=64, required=False, default="UTC")
     enabled = serializers.BooleanField(required=False, default=True)
     history_table = serializers.CharField(max_length=200, allow_blank=True, required=False, default="")
     events_table = serializers.CharField(max_length=200, allow_blank=True, required=False, default="")
     event_key_column = serializers.CharField(max_length=63, allow_blank=True, required=False, default="")
-    keep_last = serializers.IntegerField(allow_null=True, required=False, default=None)
-    notify_urls = serializers.ListField(child=serializers.CharField(max_length=2000), required=False, default=list)
+    keep_last = serializers.IntegerField(
+        allow_null=True, required=False, default=None, max_value=services.KEEP_LAST_MAX, help_text="1 to 10,000"
+    )
+    notify_urls = serializers.ListField(
+        child=serializers.CharField(max_length=services.NOTIFY_URL_MAX),
+        required=False,
+        default=list,
+        max_length=services.NOTIFY_URLS_MAX,
+    )
     notify_on = serializers.ChoiceField(choices=NotifyOn.choices, required=False, default=NotifyOn.FAILURE)
 
     def to_representation(self, instance) -> dict:
@@ -114,7 +122,7 @@ class ScheduleListApi(InputSerializerMixin, GenericAPIView):
     def get_queryset(self):
         model_id = self.request.query_params.get("model_id")
         model = build_selectors.model_get(user=self.request.user, model_id=model_id) if model_id else None
-        return selectors.schedule_list(user=self.request.user, model=model)
+        return selectors.with_recent_runs(selectors.schedule_list(user=self.request.user, model=model))
 
     @extend_schema(parameters=[OpenApiParameter("model_id", str)], responses=ScheduleSerializer(many=True))
     def get(self, request: Request) -> Response:

@@ -2,10 +2,16 @@
 
 A due time is an aware datetime in the schedule's time zone (croniter computes in that zone, so
 "0 2 * * *" in Europe/Paris is 02:00 Paris time whatever the season).
+
+Clock changes (CLOCK_CHANGES says it on the schedule page): a wall-clock time that occurs twice
+(autumn) runs once, at its first occurrence, unless the hour field is * (then the rule runs by the
+clock through both hours: every 15 minutes stays every 15 minutes); a time that does not exist
+(spring) runs when the clock jumps forward (01:30 in London runs at 02:00 BST), as croniter gives it.
 """
 
 from __future__ import annotations
 
+import calendar
 import string
 import zoneinfo
 from collections.abc import Iterator
@@ -20,6 +26,11 @@ PLACEHOLDERS = {
     "datetime": "the due date and time, YYYY_MM_DD_HHMM",
     "run": "the run's number: 1, 2, …",
 }
+CLOCK_CHANGES = (
+    "When the clocks go back, a time that occurs twice runs once, at its first occurrence "
+    "(a rule whose hour field is * runs through both hours); when they go forward, a time that does "
+    "not exist runs at the moment the clock jumps."
+)
 
 
 @lru_cache(maxsize=1)
@@ -39,7 +50,23 @@ def cron_error(expr: str) -> str:
         croniter(" ".join(fields))
     except (ValueError, KeyError) as exc:  # CroniterBadCronError and friends are ValueErrors
         return f"Not a valid cron expression: {exc}."
+    try:
+        croniter(" ".join(fields), datetime.now(UTC)).get_next(datetime)
+    except ValueError:  # CroniterBadDateError: no date matches
+        return f"{' '.join(fields)} never comes: {_no_such_day(fields)}."
     return ""
+
+
+def _no_such_day(fields: list[str]) -> str:
+    day, month = fields[2], fields[3]
+    if day.isdigit() and month.isdigit() and 1 <= int(month) <= 12:
+        return f"{calendar.month_name[int(month)]} has no {_ordinal(int(day))}"
+    return f"no month has day {day} in months {month}"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def timezone_error(name: str) -> str:
@@ -63,10 +90,27 @@ def _zone(tz: str) -> zoneinfo.ZoneInfo:
 
 
 def due_after(expr: str, tz: str, after: datetime) -> Iterator[datetime]:
-    """The due times strictly after `after`, in order, as aware datetimes in `tz`."""
-    it = croniter(" ".join(expr.split()), after.astimezone(_zone(tz)))
+    """The due times strictly after `after`, in order, as aware datetimes in `tz`: croniter's, less
+    the second occurrence of a repeated wall-clock time when the hour field is not * (see above)."""
+    fields = expr.split()
+    zone = _zone(tz)
+    it = croniter(" ".join(fields), after.astimezone(zone))
+    by_the_clock = fields[1] == "*"
+    last = after.astimezone(UTC)  # compared in UTC: two times in one zone compare by wall clock
     while True:
-        yield it.get_next(datetime)
+        when = it.get_next(datetime).astimezone(UTC)
+        if when <= last:  # two local times that are one instant (spring)
+            continue
+        local = when.astimezone(zone)  # fold set from the instant
+        if not by_the_clock and _second_occurrence(local):
+            continue
+        last = when
+        yield local
+
+
+def _second_occurrence(when: datetime) -> bool:
+    """Whether this wall-clock time happened once already, an hour earlier (autumn)."""
+    return when.fold == 1 and when.replace(fold=0).utcoffset() != when.utcoffset()
 
 
 def next_runs(expr: str, tz: str, after: datetime, count: int = 5) -> list[datetime]:
@@ -74,13 +118,23 @@ def next_runs(expr: str, tz: str, after: datetime, count: int = 5) -> list[datet
     return [next(runs) for _ in range(count)]
 
 
-def latest_due(expr: str, tz: str, now: datetime) -> datetime:
-    """The latest due time at or before `now` (in `tz`)."""
-    start = now.astimezone(_zone(tz)) + timedelta(seconds=1)
-    due = croniter(" ".join(expr.split()), start).get_prev(datetime)
-    while due > now:  # croniter works in whole seconds
-        due = croniter(" ".join(expr.split()), due).get_prev(datetime)
-    return due
+def latest_due(expr: str, tz: str, now: datetime, since: datetime) -> datetime | None:
+    """The latest due time after `since` and at or before `now` (in `tz`), or None: the last of
+    `due_after(since)` up to now, so it is one of the times the schedule runs at. After a long
+    outage the walk starts a little before croniter's previous time (which can be an hour off
+    around a clock change), further back only when that finds none."""
+    rough = croniter(" ".join(expr.split()), now.astimezone(_zone(tz))).get_prev(datetime)
+    margin = timedelta(hours=3)
+    while True:
+        start = max(as_utc(since), as_utc(rough) - margin)
+        latest = None
+        for when in due_after(expr, tz, start):
+            if as_utc(when) > as_utc(now):
+                break
+            latest = when
+        if latest is not None or start == since:
+            return latest
+        margin *= 8
 
 
 def template_error(template: str) -> str:

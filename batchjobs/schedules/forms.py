@@ -58,7 +58,7 @@ class ScheduleForm(forms.Form):
     keep_last = forms.CharField(
         label="Keep last outputs",
         required=False,
-        widget=forms.NumberInput(attrs={"min": 1, "placeholder": "all"}),
+        widget=forms.NumberInput(attrs={"min": 1, "max": 10_000, "placeholder": "all"}),
         help_text="Drop this schedule's older output tables (empty: keep every one).",
     )
     notify_urls = forms.CharField(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
@@ -20,9 +20,10 @@ RUNS_SHOWN = 20
 
 
 def schedule_list(*, user: AbstractBaseUser, model: MLModel | None = None) -> QuerySet[Schedule]:
-    schedules = Schedule.objects.select_related("model", "team", "created_by")
+    """A schedule belongs to its model's team now (an admin may move a model to another team)."""
+    schedules = Schedule.objects.select_related("model__team", "created_by")
     if not user.is_staff:
-        schedules = schedules.filter(team__in=user.groups.all())
+        schedules = schedules.filter(model__team__in=user.groups.all())
     if model is not None:
         schedules = schedules.filter(model=model)
     last = ScheduleRun.objects.filter(schedule=OuterRef("pk")).order_by("-created_at", "-id")
@@ -30,6 +31,13 @@ def schedule_list(*, user: AbstractBaseUser, model: MLModel | None = None) -> Qu
         last_run_status=Subquery(last.values("status")[:1]),
         last_run_job_status=Subquery(last.values("job__status")[:1]),
     ).order_by("model__model_id", "name")
+
+
+def with_recent_runs(schedules: QuerySet[Schedule]) -> QuerySet[Schedule]:
+    """Each schedule's latest RUNS_SHOWN runs in one query for all (a sliced prefetch: a window
+    function), as `recent_runs`."""
+    runs = ScheduleRun.objects.select_related("job").order_by("-created_at", "-id")[:RUNS_SHOWN]
+    return schedules.prefetch_related(Prefetch("runs", queryset=runs, to_attr="recent_runs"))
 
 
 def schedule_get(*, user: AbstractBaseUser, schedule_id) -> Schedule:
@@ -45,6 +53,8 @@ def active_job(schedule: Schedule) -> BatchJob | None:
 
 
 def run_list(schedule: Schedule, limit: int = RUNS_SHOWN) -> list[ScheduleRun]:
+    if limit == RUNS_SHOWN and hasattr(schedule, "recent_runs"):
+        return schedule.recent_runs
     return list(schedule.runs.select_related("job").order_by("-created_at", "-id")[:limit])
 
 

@@ -44,6 +44,11 @@ DEFAULTS = {
 }
 
 
+KEEP_LAST_MAX = 10_000
+NOTIFY_URLS_MAX = 20
+NOTIFY_URL_MAX = 2000
+
+
 class _Errors(dict):
     def add(self, key: str, message: str) -> None:
         self.setdefault(key, []).append(message)
@@ -184,16 +189,26 @@ def _clean(values: dict, *, model: MLModel, runs_started: int, now: datetime, sc
             values["keep_last"] = int(keep)
         except (TypeError, ValueError):
             values["keep_last"] = 0
-        if values["keep_last"] < 1 or isinstance(keep, bool):
-            errors.add("keep_last", "keep_last is a whole number of outputs to keep, 1 or more (empty: keep all).")
+        if not 1 <= values["keep_last"] <= KEEP_LAST_MAX or isinstance(keep, bool):
+            errors.add(
+                "keep_last",
+                f"keep_last is a whole number of outputs to keep, 1 or more and at most {KEEP_LAST_MAX:,} "
+                "(empty: keep all).",
+            )
     urls = values.get("notify_urls") or []
     if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
         errors.add("notify_urls", "notify_urls is a list of URLs (strings).")
+        urls = []
+    elif len(urls) > NOTIFY_URLS_MAX:
+        errors.add("notify_urls", f"A schedule notifies at most {NOTIFY_URLS_MAX} URLs; this has {len(urls)}.")
         urls = []
     kept = list(schedule.notify_urls) if schedule else []
     cleaned = []
     for index, url in enumerate(u.strip() for u in urls):
         if not url:
+            continue
+        if len(url) > NOTIFY_URL_MAX:
+            errors.add("notify_urls", f"URL {index + 1} has {len(url):,} characters; at most {NOTIFY_URL_MAX:,}.")
             continue
         # A masked URL sent back as it was shown keeps the stored one it stands for.
         same = [old for old in kept if notify_urls.masked(old) == url]
@@ -279,19 +294,12 @@ def schedule_resume(*, schedule: Schedule) -> Schedule:
 def run_now_refusal(schedule: Schedule) -> str:
     """Why Run now is refused ("" when it is not): one run at a time per schedule."""
     job = selectors.active_job(schedule)
-    if job:
-        return (
-            f"The schedule's run {str(job.pk)[:8]} is still {job.get_status_display().lower()}: "
-            "one run at a time; wait for it or cancel it."
-        )
-    return ""
+    return tick.busy_refusal(job) if job else ""
 
 
 def schedule_run_now(*, schedule: Schedule, user: AbstractBaseUser) -> BatchJob:
-    """A run now, outside the cron: the job, or ValidationError (refused, recorded as a run)."""
-    refusal = run_now_refusal(schedule)
-    if refusal:
-        raise ValidationError({"schedule": [refusal]})
+    """A run now, outside the cron: the job, or ValidationError (refused while a run is active, or
+    by the job's checks, then recorded as a run). The busy check is start_run's, under its lock."""
     run = tick.start_run(schedule, due=timezone.now(), manual=True, requested_by=user)
     if run.job is None:
         raise ValidationError({"schedule": [run.message]})

@@ -77,7 +77,11 @@ def _preview(data, model) -> dict:
     if cron.timezone_error(tz):
         preview["error"] = cron.timezone_error(tz)
         return preview
-    preview["next"] = cron.next_runs(expr, tz, timezone.now(), 1)[0]
+    try:
+        preview["next"] = cron.next_runs(expr, tz, timezone.now(), 1)[0]
+    except ValueError:  # no date matches (cron_error says so; this is the second guard)
+        preview["error"] = f"{expr} never comes: no date matches it."
+        return preview
     if template:
         preview["template_error"] = cron.template_error(template)
         if not preview["template_error"]:
@@ -101,6 +105,7 @@ def schedule_detail(request: HttpRequest, schedule_id) -> HttpResponse:
         "words": cron.describe(schedule.cron),
         "next_runs": selectors.next_runs(schedule) if schedule.enabled else [],
         "next_output": selectors.next_output_name(schedule),
+        "clock_changes": cron.CLOCK_CHANGES,
         "runs": runs,
         "missed": selectors.missed_count(schedule),
         "run_now_refusal": services.run_now_refusal(schedule),
@@ -115,7 +120,7 @@ def schedule_detail(request: HttpRequest, schedule_id) -> HttpResponse:
 
 
 def _owns(user, schedule: Schedule) -> bool:
-    return user.groups.filter(pk=schedule.team_id).exists()
+    return user.groups.filter(pk=schedule.model.team_id).exists()
 
 
 @require_http_methods(["GET", "POST"])

@@ -50,6 +50,16 @@ def test_create_read_and_list_a_schedule(api, ready):
             "has no column customer",
         ),
         ({"timezone": "Nowhere/Land"}, "timezone", "is not a time zone name"),
+        ({"cron": "0 0 30 2 *"}, "cron", "0 0 30 2 * never comes: February has no 30th."),
+        # Longer than its column (PostgreSQL would refuse it with a DataError: a 500).
+        ({"cron": ",".join(map(str, range(60))) + " * * * *"}, "cron", "no more than 100 characters"),
+        ({"name": "n" * 101}, "name", "no more than 100 characters"),
+        ({"timezone": "Z" * 65}, "timezone", "no more than 64 characters"),
+        ({"input_table": "prod.t." + "i" * 200}, "input_table", "no more than 200 characters"),
+        ({"event_key_column": "k" * 64}, "event_key_column", "no more than 63 characters"),
+        ({"keep_last": 3_000_000_000}, "keep_last", "less than or equal to 10000"),
+        ({"notify_urls": ["json://h.example.com/" + "x" * 2000]}, "notify_urls", "no more than 2000 characters"),
+        ({"notify_urls": ["json://h.example.com/"] * 21}, "notify_urls", "no more than 20 elements"),
     ],
 )
 def test_errors_name_the_field(api, ready, change, field, words):
@@ -105,3 +115,47 @@ def test_another_teams_schedule_is_a_404(api, ready, outsider):
         assert response.status_code == 404, (method, path)
     assert other.post("/api/v1/schedules/", BODY, format="json").status_code == 404  # their model is not theirs
     assert Schedule.objects.get().enabled is True
+
+
+def test_listing_ten_schedules_takes_as_many_queries_as_one(api, ready, user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from batchjobs.choices import RunStatus
+    from batchjobs.models import ScheduleRun
+    from tests.batchjobs.schedulekit import at, make_schedule
+
+    def listed() -> tuple[int, dict]:
+        with CaptureQueriesContext(connection) as queries:
+            body = api.get("/api/v1/schedules/").json()
+        return len(queries), body
+
+    for number in range(10):
+        schedule = make_schedule(ready, user, name=f"s{number}")
+        for hour in range(3):
+            ScheduleRun.objects.create(schedule=schedule, due_at=at(f"2026-12-01 0{hour}:00"), status=RunStatus.MISSED)
+        if number == 0:
+            one, body = listed()
+            assert body["count"] == 1 and len(body["results"][0]["runs"]) == 3
+    ten, body = listed()
+    assert body["count"] == 10 and all(len(s["runs"]) == 3 for s in body["results"])
+    assert ten == one, f"1 schedule: {one} queries, 10 schedules: {ten}"
+
+
+def test_a_schedule_follows_its_model_to_another_team(api, ready, user, outsider):
+    from builds.models import MLModel
+
+    schedule_id = api.post("/api/v1/schedules/", BODY, format="json").json()["id"]
+    new_team = outsider.groups.get()
+    MLModel.objects.filter(pk=ready.pk).update(team=new_team)  # an admin moved the model
+    assert api.get("/api/v1/schedules/").json()["count"] == 0
+    for method, path in [("get", ""), ("patch", ""), ("post", "run/"), ("post", "pause/"), ("delete", "")]:
+        response = getattr(api, method)(f"/api/v1/schedules/{schedule_id}/{path}", {}, format="json")
+        assert response.status_code == 404, (method, path)
+    other = APIClient()
+    other.force_authenticate(outsider)
+    shown = other.get(f"/api/v1/schedules/{schedule_id}/").json()
+    assert shown["team"] == "other-team"
+    run = other.post(f"/api/v1/schedules/{schedule_id}/run/")
+    assert run.status_code == 201, run.json()
+    assert Schedule.objects.get().team == new_team  # its post-steps claim tables for the team it has now

@@ -116,3 +116,22 @@ def test_other_teams_get_404_for_every_schedule_page(client, ready, user, outsid
     board = client.get(f"/batch/?schedule={schedule.pk}").content.decode()
     assert "nightly" not in board
     assert Schedule.objects.get().enabled is True
+
+
+def test_a_cron_that_never_comes_is_a_form_error_and_a_preview_message_not_a_500(web, ready):
+    preview = web.get("/models/ds-premium-fraud-detection/schedules/preview/", {"cron": "0 0 30 2 *"})
+    assert preview.status_code == 200
+    assert "0 0 30 2 * never comes: February has no 30th." in preview.content.decode()
+    response = web.post("/models/ds-premium-fraud-detection/schedules/", {**FORM, "cron": "0 0 31 4 *"})
+    assert response.status_code == 400
+    assert "0 0 31 4 * never comes: April has no 31st." in response.content.decode()
+    assert not Schedule.objects.exists()
+
+
+def test_the_schedule_page_says_what_a_clock_change_does_in_a_zone_that_has_them(web, ready, user):
+    london = make_schedule(ready, user, timezone="Europe/London")
+    utc = make_schedule(ready, user, name="utc")
+    page = web.get(f"/schedules/{london.pk}/").content.decode()
+    assert "a time that occurs twice runs once, at its first occurrence" in page
+    assert "a time that does not exist runs at the moment the clock jumps" in page
+    assert 'id="clock-changes"' not in web.get(f"/schedules/{utc.pk}/").content.decode()
