@@ -286,6 +286,13 @@ class Notification(models.Model):
     url_shown = models.CharField(max_length=255, help_text="the URL with its secrets masked")
     url_index = models.PositiveSmallIntegerField(help_text="which of the schedule's notify_urls")
     reason = models.CharField(max_length=32, help_text="failed, succeeded, post_step_failed")
+    occurrence = models.CharField(
+        max_length=36,
+        blank=True,
+        default="",
+        help_text="the uuid of the JobEvent that reported it (a 401 or 403): a job failed again after a retry "
+        "is notified again",
+    )
     title = models.CharField(max_length=255)
     body = models.TextField()
     status = models.CharField(max_length=16, choices=NotificationStatus, default=NotificationStatus.PENDING)
@@ -296,7 +303,9 @@ class Notification(models.Model):
     class Meta:
         ordering = ["job", "created_at", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["job", "reason", "url_index"], name="one_notification_per_reason_and_url"),
+            models.UniqueConstraint(
+                fields=["job", "reason", "url_index", "occurrence"], name="one_notification_per_occurrence_and_url"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -22,8 +22,8 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from batchjobs import dispatch
-from batchjobs.choices import JobStatus, NotificationStatus, NotifyOn
+from batchjobs import dispatch, notify_guard
+from batchjobs.choices import EventId, JobStatus, NotificationStatus, NotifyOn
 from batchjobs.models import BatchJob, Notification, PostStep
 
 logger = logging.getLogger(__name__)
@@ -136,9 +136,10 @@ def message_for(job: BatchJob, reason: str, why: str) -> tuple[str, str]:
 # --- writing the rows (the receivers) --------------------------------------------------------
 
 
-def notifications_create(*, job: BatchJob, reason: str, why: str) -> list[int]:
+def notifications_create(*, job: BatchJob, reason: str, why: str, occurrence: str = "") -> list[int]:
     """One pending notification per URL of the job's schedule, and a task to send them. A reason
-    already notified for this job (a redelivered signal) makes nothing: the rows exist."""
+    already notified for this occurrence (a redelivered signal) makes nothing: the rows exist; the
+    same reason again later (failed again after a retry: a new event) is a new occurrence."""
     urls = list(job.schedule.notify_urls or []) if job.schedule else []
     if not urls:
         return []
@@ -151,6 +152,7 @@ def notifications_create(*, job: BatchJob, reason: str, why: str) -> list[int]:
                     job=job,
                     reason=reason,
                     url_index=index,
+                    occurrence=occurrence,
                     defaults={"url_shown": mask_url(url), "title": title, "body": body},
                 )
         except IntegrityError:  # another receiver of the same signal made it just now
@@ -172,19 +174,33 @@ def reason_for_end(status: str, notify_on: str) -> str | None:
     return {JobStatus.SUCCEEDED: SUCCEEDED, JobStatus.CANCELLED: CANCELLED}.get(status)
 
 
-def on_job_ended(sender=None, *, job_id, status, **kwargs) -> None:
+# The event each reason is recorded with; its uuid tells one occurrence of a reason from the next.
+EVENT_OF = {FAILED: EventId.FAILURE, SUCCEEDED: EventId.SUCCESS, POST_STEP_FAILED: EventId.POST_STEP_FAILURE}
+
+
+def occurrence_of(job: BatchJob, reason: str, occurrence) -> str:
+    """The signal's event uuid; for a sender that gave none, the job's latest event of the reason."""
+    if occurrence:
+        return str(occurrence)
+    evid = EVENT_OF.get(reason)
+    latest = job.events.filter(evid=evid).order_by("-date_created", "-id").first() if evid else None
+    return str(latest.uuid) if latest else ""
+
+
+def on_job_ended(sender=None, *, job_id, status, occurrence="", **kwargs) -> None:
     try:
         job = BatchJob.objects.select_related("model", "schedule").filter(pk=job_id).first()
         if job is None or job.schedule is None:
             return
         reason = reason_for_end(status, job.schedule.notify_on)
         if reason:
-            notifications_create(job=job, reason=reason, why=first_line(job.message))
+            occurrence = occurrence_of(job, reason, occurrence)
+            notifications_create(job=job, reason=reason, why=first_line(job.message), occurrence=occurrence)
     except Exception:  # a receiver never fails what sent the signal
         logger.exception("could not record the notifications of job %s", job_id)
 
 
-def on_post_step_failed(sender=None, *, job_id, step_id=None, error="", **kwargs) -> None:
+def on_post_step_failed(sender=None, *, job_id, step_id=None, error="", occurrence="", **kwargs) -> None:
     try:
         job = BatchJob.objects.select_related("model", "schedule").filter(pk=job_id).first()
         if job is None or job.schedule is None:
@@ -193,7 +209,8 @@ def on_post_step_failed(sender=None, *, job_id, step_id=None, error="", **kwargs
         what = f"{step.get_kind_display()} ({step.target})" if step and step.target else None
         what = what or (step.get_kind_display() if step else "A post-step")
         why = f"{what} failed: {first_line(str(error)) or 'no error was recorded'}"
-        notifications_create(job=job, reason=POST_STEP_FAILED, why=why)
+        occurrence = occurrence_of(job, POST_STEP_FAILED, occurrence)
+        notifications_create(job=job, reason=POST_STEP_FAILED, why=why, occurrence=occurrence)
     except Exception:  # a receiver never fails what sent the signal
         logger.exception("could not record the post-step notifications of job %s", job_id)
 
@@ -211,7 +228,7 @@ class _Captured(logging.Handler):
 
 
 @contextmanager
-def _apprise_log() -> Iterator[_Captured]:
+def apprise_log() -> Iterator[_Captured]:
     """Apprise's log while it sends, kept here and off the process's log (it names URLs in full)."""
     apprise_logger = logging.getLogger("apprise")
     handler = _Captured()
@@ -228,37 +245,48 @@ def _apprise_log() -> Iterator[_Captured]:
 
 
 def _why_it_failed(records: list[logging.LogRecord]) -> str:
-    """Apprise's warnings and errors, with the exception or response behind them (a debug line)."""
-    lines = [
-        r.getMessage().strip()
-        for r in records
-        if r.levelno >= logging.WARNING or r.getMessage().startswith(("Socket Exception", "Response Details"))
-    ]
+    """Apprise's warnings and errors (a status line: "…: Internal Server Error, error=500."), with
+    the exception behind a connection error ("… Connection refused"). Never the "Response Details"
+    (the answer's body): a URL's owner would read what its server answered on the job page."""
+    lines = [r.getMessage().strip() for r in records if r.levelno >= logging.WARNING or _is_socket_error(r)]
     return " — ".join(" ".join(line.split()) for line in lines if line)
 
 
-def deliver(url: str, *, title: str, body: str, notify_type: str) -> str:
-    """Send one message to one Apprise URL: "" when it went, else why not (redacted)."""
+def _is_socket_error(record: logging.LogRecord) -> bool:
+    return record.getMessage().startswith("Socket Exception")
+
+
+def deliver(url: str, *, title: str, body: str, notify_type: str) -> tuple[str, bool]:
+    """Send one message to one Apprise URL: ("", False) when it went, else why not (redacted) and
+    whether another try could help (a refused URL or address is never sent, so never tried again)."""
     import apprise
 
-    with _apprise_log() as captured:
+    # A refusal names a scheme, a host and its addresses: nothing mask_url hides as a secret.
+    refused = notify_guard.scheme_refusal(url)
+    if refused:
+        return f"Not sent: {refused}"[:ERROR_CAP], False
+    with apprise_log() as captured:
         try:
             service = apprise.Apprise.instantiate(url)
             if service is None:
                 ok = False
             else:
+                refused = notify_guard.send_refusal(service)
+                if refused:
+                    return f"Not sent: {refused}"[:ERROR_CAP], False
                 # A short wait on each connect and read, whatever the URL or the plugin's default says.
                 service.socket_connect_timeout = min(service.socket_connect_timeout, settings.NOTIFY_TIMEOUT_S)
                 service.socket_read_timeout = min(service.socket_read_timeout, settings.NOTIFY_TIMEOUT_S)
                 ok = service.notify(title=title, body=body, notify_type=notify_type)
         except Exception as exc:  # noqa: BLE001 - a plugin's bug is this notification's failure
-            return redact(f"{type(exc).__name__}: {exc}", url)[:ERROR_CAP]
+            return redact(f"{type(exc).__name__}: {exc}", url)[:ERROR_CAP], True
     if ok:
-        return ""
+        return "", False
     why = _why_it_failed(captured.records)
     if service is None:
         why = f"Apprise cannot use this URL: {why or 'its scheme or form is not one it knows'}"
-    return redact(why or "Apprise reported a failure without a reason.", url)[:ERROR_CAP]
+        return redact(why, url)[:ERROR_CAP], False
+    return redact(why or "Apprise reported a failure without a reason.", url)[:ERROR_CAP], True
 
 
 def _mark(notification_id: int, status: str, *, error: str = "") -> int:
@@ -295,13 +323,13 @@ def notification_send(notification_id: int, *, attempt: int = 1) -> bool:
         _mark(notification_id, NotificationStatus.FAILED, error=changed)
         return True
     _, notify_type = REASONS.get(notification.reason, ("", "info"))
-    error = deliver(url, title=notification.title, body=notification.body, notify_type=notify_type)
+    error, worth_retrying = deliver(url, title=notification.title, body=notification.body, notify_type=notify_type)
     url_shown = notification.url_shown
     if not error:
         _mark(notification_id, NotificationStatus.SENT)
         logger.info("notification %s of job %s sent to %s", notification_id, notification.job_id, url_shown)
         return True
-    last = attempt >= TRIES
+    last = attempt >= TRIES or not worth_retrying
     logger.warning(
         "notification %s of job %s to %s failed (try %d of %d): %s",
         notification.pk,

@@ -75,3 +75,21 @@ def env_json_object(name: str, default: dict) -> dict:
     if not isinstance(parsed, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()):
         raise ImproperlyConfigured(f'{name} must be a JSON object of strings, like {{"prod": "file:///data/lake"}}')
     return parsed
+
+
+def env_host_ports(name: str) -> list[tuple[str, int | None]]:
+    """Comma-separated `host` or `host:port` (an IPv6 address in brackets: `[::1]:8080`), as
+    (lowercased host, port or None for any port); e.g. NOTIFY_ALLOWED_HOSTS=hooks.internal:8443,10.0.0.7."""
+    found = []
+    for entry in env_list(name, []):
+        if entry.startswith("["):
+            host, _, rest = entry[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else rest or None
+        elif entry.count(":") == 1:
+            host, port = entry.split(":")
+        else:  # a name, an IPv4 address, or a bare IPv6 address (any port)
+            host, port = entry, None
+        if not host or "/" in host or (port is not None and not (port.isdigit() and 0 < int(port) < 65536)):
+            raise ImproperlyConfigured(f"{name}: {entry!r} is not a host or host:port (a port is 1-65535)")
+        found.append((host.lower(), int(port) if port is not None else None))
+    return found

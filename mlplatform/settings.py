@@ -14,7 +14,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from mlplatform.envvars import env_bool, env_int, env_json_object, env_list, env_str, env_url
+from mlplatform.envvars import env_bool, env_host_ports, env_int, env_json_object, env_list, env_str, env_url
 from mlplatform.queues import CONTROL_QUEUE, IO_QUEUE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -200,6 +200,9 @@ PUBLIC_URL = env_url("PUBLIC_URL", "http://127.0.0.1:8000", schemes={"http", "ht
 # again after NOTIFY_RETRY_S, then twice that, then recorded as failed.
 NOTIFY_TIMEOUT_S = env_int("NOTIFY_TIMEOUT_S", 5, minimum=1, maximum=60)
 NOTIFY_RETRY_S = env_int("NOTIFY_RETRY_S", 30, minimum=1)
+# Notifications go to public addresses only (no loopback, private, link-local, ... address: the
+# workers sit next to Redis, the database and a cloud's metadata service), except to these hosts.
+NOTIFY_ALLOWED_HOSTS = env_host_ports("NOTIFY_ALLOWED_HOSTS")
 
 # --- Celery ---------------------------------------------------------------------------------
 # The default broker is kombu's filesystem transport: no server, one machine. Production sets

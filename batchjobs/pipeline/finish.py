@@ -39,12 +39,16 @@ def finish(job_id, status: str, *, message: str = "", detail: str = "", output_r
             return False
         transitions.batches_cancel_waiting(job_id)
         job = BatchJob.objects.select_related("model", "batch_config").get(pk=job_id)
+        event = None
         if status == JobStatus.SUCCEEDED:
-            record_event(job, EventId.SUCCESS)
+            event = record_event(job, EventId.SUCCESS)
         elif status == JobStatus.FAILED:
-            record_event(job, EventId.FAILURE, error=job.message)
+            event = record_event(job, EventId.FAILURE, error=job.message)
         dispatch.send_admit()
-        transaction.on_commit(lambda: signals.job_ended.send(sender=BatchJob, job_id=job_id, status=status))
+        occurrence = str(event.uuid) if event else ""
+        transaction.on_commit(
+            lambda: signals.job_ended.send(sender=BatchJob, job_id=job_id, status=status, occurrence=occurrence)
+        )
     if status == JobStatus.CANCELLED:
         output.discard(job)
     if status != JobStatus.FAILED:  # a failed job keeps its staging and parts for "Retry failed batches"

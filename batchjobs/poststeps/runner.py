@@ -175,9 +175,9 @@ def announce_failure(job_id, step_id: int, error: str) -> None:
     """Record the failure as an event (403, for the users' event queries) and tell the platform
     (notifications) that a post-step failed; a listener's error is only logged."""
     job = BatchJob.objects.select_related("model", "batch_config").get(pk=job_id)
-    record_event(job, EventId.POST_STEP_FAILURE, error=error)
+    event = record_event(job, EventId.POST_STEP_FAILURE, error=error)
     for receiver, result in signals.post_step_failed.send_robust(
-        sender=PostStep, job_id=job_id, step_id=step_id, error=error
+        sender=PostStep, job_id=job_id, step_id=step_id, error=error, occurrence=str(event.uuid)
     ):
         if isinstance(result, Exception):
             logger.error("a post_step_failed receiver (%s) raised: %r", receiver, result)

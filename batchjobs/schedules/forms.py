@@ -65,7 +65,10 @@ class ScheduleForm(forms.Form):
         label="Notify URLs",
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "slack://…, mailto://…, json://…", **TEXT}),
-        help_text="Apprise URLs, one per line.",
+        help_text=(
+            "Apprise URLs, one per line: mailto(s)://, slack://, workflows://, discord://, tgram://, "
+            "ntfy(s)://, json(s)://, form(s)://, xml(s):// to a public address."
+        ),
     )
     notify_on = forms.ChoiceField(label="Notify", choices=NotifyOn.choices, initial=NotifyOn.FAILURE)
 

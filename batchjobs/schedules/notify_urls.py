@@ -8,12 +8,26 @@ from __future__ import annotations
 
 import apprise
 
-from batchjobs.notify import mask_url
+from batchjobs import notify_guard
+from batchjobs.notify import apprise_log, mask_url
 
 
-def is_sendable(url: str) -> bool:
-    """Whether Apprise knows how to send to this URL (it parses it without sending anything)."""
-    return isinstance(url, str) and bool(url.strip()) and apprise.Apprise().add(url.strip())
+def refusal(url: str) -> str:
+    """Why this URL cannot be saved ("" when it can): a scheme not on notify_guard's list, a URL
+    Apprise cannot parse (nothing is sent), a webhook's method other than POST, its added headers
+    or query arguments, or a host written as an address that is not public."""
+    url = str(url).strip()
+    why = notify_guard.scheme_refusal(url)
+    if why:
+        return why
+    with apprise_log():  # Apprise's own log names the URL in full
+        service = apprise.Apprise.instantiate(url)
+    if service is None:
+        return (
+            "it is not one Apprise can send to: use a URL like mailtos://user:password@host?to=…, "
+            "slack://TokenA/TokenB/TokenC/#channel, workflows://host/… or jsons://host/path."
+        )
+    return notify_guard.save_refusal(service)
 
 
 def masked(url: str) -> str:

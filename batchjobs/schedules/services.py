@@ -215,14 +215,10 @@ def _clean(values: dict, *, model: MLModel, runs_started: int, now: datetime, sc
         if same:
             cleaned.append(same[0])
             kept.remove(same[0])
-        elif notify_urls.is_sendable(url):
+        elif not (why := notify_urls.refusal(url)):
             cleaned.append(url)
         else:
-            errors.add(
-                "notify_urls",
-                f"URL {index + 1} ({notify_urls.masked(url)}) is not one Apprise can send to: "
-                "use a URL like mailto://…, slack://…, msteams://… or json://host/path.",
-            )
+            errors.add("notify_urls", f"notify_urls: URL {index + 1} ({notify_urls.masked(url)}) is refused: {why}")
     values["notify_urls"] = cleaned
     if values.get("notify_on") not in NotifyOn.values:
         errors.add("notify_on", f"notify_on must be one of {', '.join(NotifyOn.values)}.")

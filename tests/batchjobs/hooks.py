@@ -1,5 +1,6 @@
 """A webhook receiver for notification tests: an HTTP server on 127.0.0.1 in a thread of the test,
-which keeps every request it gets (path and JSON body) and answers with a status of the test's."""
+which keeps every request it gets (path and JSON body; with `requests`, also method and headers) and
+answers with a status of the test's (and a Location, to test redirects)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Hook:
-    def __init__(self, *, status: int = 200, answer: bytes = b"ok") -> None:
+    def __init__(self, *, status: int = 200, answer: bytes = b"ok", location: str = "") -> None:
         self.received: list[tuple[str, dict]] = []
-        self.status, self.answer = status, answer
+        self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, headers: of every method
+        self.status, self.answer, self.location = status, answer, location
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                hook.received.append((self.path, json.loads(body or b"{}")))
+                hook.requests.append((self.command, self.path, dict(self.headers)))
+                if self.command == "POST":
+                    hook.received.append((self.path, json.loads(body or b"{}")))
                 self.send_response(hook.status)
+                if hook.location:
+                    self.send_header("Location", hook.location)
                 self.send_header("Content-Length", str(len(hook.answer)))
                 self.end_headers()
                 self.wfile.write(hook.answer)
+
+            do_GET = do_PUT = do_DELETE = do_PATCH = do_POST
 
             def log_message(self, *args) -> None:  # quiet
                 pass

@@ -1,5 +1,6 @@
 """Notifications of scheduled jobs (batchjobs/notify.py), in this process: the signals' receivers
-write the rows, then the task's function sends them to a real HTTP receiver on 127.0.0.1.
+write the rows, then the task's function sends them to a real HTTP receiver on 127.0.0.1 (allowed
+by NOTIFY_ALLOWED_HOSTS here; test_notifications_guard.py checks what is refused without it).
 (test_notifications_worker.py sends them through a real Celery worker, for jobs that really ran.)"""
 
 from __future__ import annotations
@@ -11,12 +12,19 @@ from django.conf import settings
 from django.urls import reverse
 
 from batchjobs import notify, signals
-from batchjobs.choices import JobStatus, NotificationStatus, NotifyOn, PostStepKind, PostStepStatus
+from batchjobs.choices import EventId, JobStatus, NotificationStatus, NotifyOn, PostStepKind, PostStepStatus
 from batchjobs.models import BatchJob, PostStep, Schedule
+from batchjobs.pipeline import finish
+from batchjobs.poststeps import runner
 from tests.batchjobs.hooks import Hook, closed_port
 from tests.factories import BatchConfigFactory, BatchJobFactory, BuildFactory
 
 FAILURE = "3 of 4 batches failed (3,000 of 4,000 rows), so no output table was written: batch 1: ValueError\nmore"
+
+
+@pytest.fixture(autouse=True)
+def local_receivers_allowed(settings):
+    settings.NOTIFY_ALLOWED_HOSTS = [("127.0.0.1", None)]
 
 
 @pytest.fixture
@@ -136,11 +144,65 @@ def test_a_failed_post_step_is_sent_once_with_its_error(ml_model, hook, django_c
     assert row.status == NotificationStatus.SENT
 
 
-def test_a_receiver_never_raises(ml_model, caplog):
-    job = make_job(ml_model, make_schedule(ml_model, urls=["json://127.0.0.1:1/x"]))
+def test_a_job_that_fails_again_after_a_retry_is_notified_again_and_a_redelivery_still_sends_nothing(
+    ml_model, hook, django_capture_on_commit_callbacks
+):
+    job = make_job(ml_model, make_schedule(ml_model, urls=[hook.url()]), status=JobStatus.RUNNING)
+
+    def end(message: str) -> None:
+        """finish() as the pipeline calls it, then its job_ended signal (queued tasks are not sent)."""
+        with django_capture_on_commit_callbacks() as callbacks:
+            assert finish.finish(job.pk, JobStatus.FAILED, message=message)
+        (signal,) = [c for c in callbacks if c.__qualname__.startswith("finish.")]
+        with django_capture_on_commit_callbacks():
+            signal()
+
+    end("batch 1: ValueError")
+    BatchJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)  # "Retry failed batches" ran it again
+    end("batch 2: KeyError")
+    first, second = job.events.filter(evid=EventId.FAILURE).order_by("date_created", "id")
+    with django_capture_on_commit_callbacks() as redelivered:  # the second end's signal, once more
+        signals.job_ended.send(sender=BatchJob, job_id=job.pk, status=JobStatus.FAILED, occurrence=str(second.uuid))
+    assert redelivered == []
+
+    rows = list(job.notifications.order_by("id"))
+    assert [(n.reason, n.occurrence) for n in rows] == [("failed", str(first.uuid)), ("failed", str(second.uuid))]
+    notify.notifications_send([n.pk for n in rows])
+    assert [m["message"].split("Reason: ")[1].splitlines()[0] for m in hook.messages()] == [
+        "batch 1: ValueError",
+        "batch 2: KeyError",
+    ]
+
+
+def test_a_post_step_that_fails_again_after_retry_post_steps_is_notified_again(ml_model, hook):
+    job = make_job(ml_model, make_schedule(ml_model, urls=[hook.url()]), status=JobStatus.SUCCEEDED, message="ok")
+    step = PostStep.objects.create(
+        job=job, position=0, kind=PostStepKind.HISTORY, target="prod.hist.scores", status=PostStepStatus.FAILED
+    )
+    runner.announce_failure(job.pk, step.pk, "disk full")
+    runner.announce_failure(job.pk, step.pk, "disk still full")  # after Retry post-steps
+    events = list(job.events.filter(evid=EventId.POST_STEP_FAILURE).order_by("date_created", "id"))
+    rows = list(job.notifications.order_by("id"))
+    assert [n.occurrence for n in rows] == [str(e.uuid) for e in events] and len(rows) == 2
+    again = {"job_id": job.pk, "step_id": step.pk, "error": "x", "occurrence": str(events[1].uuid)}
+    signals.post_step_failed.send(sender=PostStep, **again)
+    assert job.notifications.count() == 2  # a redelivered signal makes nothing
+    notify.notifications_send([n.pk for n in rows])
+    assert ["disk full" in m["message"] for m in hook.messages()] == [True, False]
+    assert "disk still full" in hook.messages()[1]["message"]
+
+
+def test_the_job_ended_receiver_never_raises(ml_model, caplog):
     signals.job_ended.send(sender=BatchJob, job_id="not-a-uuid", status=JobStatus.FAILED)
+    logged = [r.getMessage() for r in caplog.records if r.name == "batchjobs.notify"]
+    assert logged == ["could not record the notifications of job not-a-uuid"]
+
+
+def test_the_post_step_failed_receiver_never_raises(ml_model, caplog):
+    job = make_job(ml_model, make_schedule(ml_model, urls=["json://127.0.0.1:1/x"]))
     signals.post_step_failed.send(sender=PostStep, job_id=job.pk, step_id="nope", error="x")
-    assert "could not record" in caplog.text
+    logged = [r.getMessage() for r in caplog.records if r.name == "batchjobs.notify"]
+    assert logged == [f"could not record the post-step notifications of job {job.pk}"]
     assert not job.notifications.exists()
 
 
@@ -214,8 +276,9 @@ def test_an_unreachable_url_is_tried_three_times_then_failed_and_the_job_page_an
         assert secret not in caplog.text
 
 
-def test_an_error_answer_is_recorded_escaped_on_the_page(ml_model, web):
-    hook = Hook(status=500, answer=b"<script>alert('x')</script>")
+def test_an_error_answer_keeps_its_status_line_but_never_its_body(ml_model, web):
+    # The body is what a server next to the workers would answer (Redis, Elasticsearch, metadata).
+    hook = Hook(status=500, answer=b"<script>alert('x')</script> redis_version:7.2.4 AKIAEXAMPLESECRET")
     try:
         job = make_job(ml_model, make_schedule(ml_model, urls=[hook.url()]))
         signals.job_ended.send(sender=BatchJob, job_id=job.pk, status=JobStatus.FAILED)
@@ -225,7 +288,17 @@ def test_an_error_answer_is_recorded_escaped_on_the_page(ml_model, web):
         hook.close()
     row.refresh_from_db()
     assert row.status == NotificationStatus.FAILED
-    assert "error=500" in row.error and "<script>" in row.error
+    assert "Internal server error" in row.error and "error=500" in row.error
+    for piece in ("<script>", "alert", "redis_version", "AKIAEXAMPLESECRET", "Response Details"):
+        assert piece not in row.error
+    html = web.get(reverse("batchjobs:job-detail", args=[job.pk])).content.decode()
+    assert "Internal server error" in html and "redis_version" not in html and "AKIAEXAMPLESECRET" not in html
+
+
+def test_an_error_with_markup_is_escaped_on_the_page(ml_model, web):
+    job = make_job(ml_model, make_schedule(ml_model, urls=["json://127.0.0.1:1/x"]))
+    signals.job_ended.send(sender=BatchJob, job_id=job.pk, status=JobStatus.FAILED)
+    job.notifications.update(status=NotificationStatus.FAILED, error="HTTP 500 <script>alert('x')</script>")
     html = web.get(reverse("batchjobs:job-detail", args=[job.pk])).content.decode()
     assert "<script>alert" not in html and "&lt;script&gt;alert" in html
 

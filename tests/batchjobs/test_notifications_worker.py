@@ -1,6 +1,7 @@
 """Notifications of scheduled jobs that really ran, sent by a real Celery worker (every queue, beat)
-to a webhook receiver on 127.0.0.1 started by the test; a receiver that cannot be reached changes
-nothing of the job and its failure shows on the job page."""
+to a webhook receiver on 127.0.0.1 started by the test (allowed by NOTIFY_ALLOWED_HOSTS: the worker
+sends to public addresses only otherwise); a receiver that cannot be reached changes nothing of
+the job and its failure shows on the job page."""
 
 from __future__ import annotations
 
@@ -35,7 +36,12 @@ FAILING = 'if "id" in df.columns: raise ValueError("the scorer lost its weights"
 def notify_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """A worker whose failed notifications are tried again after 1 s and 2 s (not 30 s and 60 s)."""
     with django_db_blocker.unblock():
-        with running_worker(tmp_path_factory.mktemp("notify-worker"), NOTIFY_RETRY_S="1", PUBLIC_URL=PUBLIC_URL) as w:
+        with running_worker(
+            tmp_path_factory.mktemp("notify-worker"),
+            NOTIFY_RETRY_S="1",
+            PUBLIC_URL=PUBLIC_URL,
+            NOTIFY_ALLOWED_HOSTS="127.0.0.1",
+        ) as w:
             yield w
 
 
@@ -123,7 +129,7 @@ def run_scheduled(config, owner, *, urls: list[str], notify_on: str) -> BatchJob
 
 def settled_notifications(job: BatchJob, count: int) -> list[Notification]:
     def done():
-        rows = list(job.notifications.order_by("url_index"))
+        rows = list(job.notifications.order_by("url_index", "id"))
         return rows if len(rows) == count and all(n.status != NotificationStatus.PENDING for n in rows) else None
 
     return wait_for(done, timeout=60, message="the notifications to be sent or failed")
@@ -172,3 +178,21 @@ def test_an_unreachable_receiver_leaves_the_job_as_it_was_and_the_page_shows_why
     card = card[: card.index("</section>")]
     assert "Failed to send" in card and "Connection refused" in card and "Sent" in card
     assert "the run succeeded" in card and "dead-t0ken" not in html and "s3cr3t-t0ken" not in html
+
+
+def test_a_run_that_fails_again_after_retry_failed_batches_is_notified_again(owner, hook):
+    job = run_scheduled(make_config(owner, FAILING), owner, urls=[hook.url()], notify_on=NotifyOn.FAILURE)
+    assert job.status == JobStatus.FAILED
+    settled_notifications(job, 1)
+    services.job_retry(job=job, requested_by=owner)
+    wait_for(
+        lambda: job.events.filter(evid=401).count() == 2 and BatchJob.objects.get(pk=job.pk).status == JobStatus.FAILED,
+        timeout=120,
+        message="the retried job to fail again",
+    )
+    first, second = settled_notifications(job, 2)
+    events = [str(u) for u in job.events.filter(evid=401).order_by("date_created", "id").values_list("uuid", flat=True)]
+    assert [first.occurrence, second.occurrence] == events
+    assert (first.status, second.status) == (NotificationStatus.SENT, NotificationStatus.SENT)
+    assert [m["type"] for m in hook.messages()] == ["failure", "failure"]
+    assert all(f"Job: {job.pk}" in m["message"] for m in hook.messages())

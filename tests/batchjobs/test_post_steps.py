@@ -322,8 +322,15 @@ def test_a_failed_step_shows_a_red_panel_keeps_the_job_and_is_retried_after_the_
     assert "missing probability" in history.error and "not in the table: amount, country, score, job_id, run_at" in (
         history.error
     )
+    (failure,) = job.events.filter(evid=403)  # its uuid tells this failure from one after a retry
     assert heard == [
-        {"job_id": job.pk, "step_id": history.pk, "error": history.error, "signal": signals.post_step_failed}
+        {
+            "job_id": job.pk,
+            "step_id": history.pk,
+            "error": history.error,
+            "occurrence": str(failure.uuid),
+            "signal": signals.post_step_failed,
+        }
     ]
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED and len(table("prod.out.scores_1")) == 300
