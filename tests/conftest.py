@@ -134,6 +134,22 @@ class JobWorker:
 
 
 @contextmanager
+def worker_settings(settings, worker: JobWorker, **extra):
+    """The test process reads and writes tables where `worker` does, with its settings
+    (JOB_WORKER_SETTINGS and `extra`); and no Celery task may crash in it meanwhile (faults end
+    batches with their cause instead)."""
+    assert worker.poll() is None, f"the worker exited:\n{worker.log()[-4000:]}"
+    settings.WAREHOUSE_CATALOGS = worker.catalogs
+    settings.WAREHOUSE_DEFAULT_CATALOG = "prod"
+    for name, value in {**JOB_WORKER_SETTINGS, **extra}.items():
+        setattr(settings, name, value)
+    since = worker.log_size()
+    yield worker
+    crashed = [line for line in worker.log(since).splitlines() if "raised unexpected" in line]
+    assert not crashed, "a task crashed in the worker:\n" + "\n".join(crashed)
+
+
+@contextmanager
 def running_worker(folder: Path, **extra_env: str):
     """`celery worker -B` on every queue of the test database, with JOB_WORKER_SETTINGS and
     `extra_env`, its lake in `folder`; stopped at the end."""

@@ -22,7 +22,7 @@ from builds.verification import build_verify
 from tables import selectors as table_selectors
 from tests.artifacts import GOOD_PREDICT, model_zip, upload
 from tests.batchjobs.hooks import Hook, closed_port
-from tests.conftest import JOB_WORKER_SETTINGS, running_worker, wait_for
+from tests.conftest import running_worker, wait_for, worker_settings
 from tests.factories import GroupFactory, MLModelFactory, UserFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -47,15 +47,8 @@ def notify_worker(django_db_setup, django_db_blocker, tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def same_settings_as_the_worker(settings, notify_worker):
-    assert notify_worker.poll() is None, f"the worker exited:\n{notify_worker.log()[-4000:]}"
-    settings.WAREHOUSE_CATALOGS = notify_worker.catalogs
-    settings.WAREHOUSE_DEFAULT_CATALOG = "prod"
-    for name, value in JOB_WORKER_SETTINGS.items():
-        setattr(settings, name, value)
-    since = notify_worker.log_size()
-    yield
-    crashed = [line for line in notify_worker.log(since).splitlines() if "raised unexpected" in line]
-    assert not crashed, "a task crashed in the worker:\n" + "\n".join(crashed)
+    with worker_settings(settings, notify_worker):
+        yield
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from batchjobs.poststeps import steps
 from tables import selectors as table_selectors
 from tables.models import TableRecord
 from tests.batchjobs.jobkit import make_input, model_with_config, output_rows, trigger
-from tests.conftest import JOB_WORKER_SETTINGS, wait_for
+from tests.conftest import wait_for, worker_settings
 from tests.factories import GroupFactory, MLModelFactory, UserFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -26,15 +26,8 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serial
 
 @pytest.fixture(autouse=True)
 def same_settings_as_the_worker(settings, job_worker):
-    assert job_worker.poll() is None, f"the job worker exited:\n{job_worker.log()[-4000:]}"
-    settings.WAREHOUSE_CATALOGS = job_worker.catalogs
-    settings.WAREHOUSE_DEFAULT_CATALOG = "prod"
-    for name, value in JOB_WORKER_SETTINGS.items():
-        setattr(settings, name, value)
-    since = job_worker.log_size()
-    yield
-    crashed = [line for line in job_worker.log(since).splitlines() if "raised unexpected" in line]
-    assert not crashed, "a task crashed in the worker:\n" + "\n".join(crashed)
+    with worker_settings(settings, job_worker):
+        yield
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ from builds.verification import build_verify
 from tables import selectors as table_selectors
 from tables.models import TableRecord
 from tests.artifacts import GOOD_MODEL, GOOD_PREDICT, model_zip, upload
-from tests.conftest import JOB_WORKER_SETTINGS, model_process_name, wait_for
+from tests.conftest import model_process_name, wait_for, worker_settings
 from tests.factories import GroupFactory, MLModelFactory, UserFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -63,17 +63,8 @@ def predict_body(*lines: str) -> str:
 
 @pytest.fixture(autouse=True)
 def same_settings_as_the_worker(settings, job_worker):
-    """The test process reads and writes tables where the worker does, with its limits; and no
-    Celery task may crash while the test runs (faults end batches with the cause instead)."""
-    assert job_worker.poll() is None, f"the job worker exited:\n{job_worker.log()[-4000:]}"
-    settings.WAREHOUSE_CATALOGS = job_worker.catalogs
-    settings.WAREHOUSE_DEFAULT_CATALOG = "prod"
-    for name, value in JOB_WORKER_SETTINGS.items():
-        setattr(settings, name, value)
-    since = job_worker.log_size()
-    yield
-    crashed = [line for line in job_worker.log(since).splitlines() if "raised unexpected" in line]
-    assert not crashed, "a task crashed in the worker:\n" + "\n".join(crashed)
+    with worker_settings(settings, job_worker):
+        yield
 
 
 @pytest.fixture
