@@ -31,6 +31,7 @@ import argparse
 import csv
 import functools
 import io
+import json
 import os
 import random
 import shutil
@@ -123,8 +124,8 @@ def insert_rows(model, rows: list[dict]) -> None:
             adapters.append(connection.ops.adapt_datetimefield_value)
         elif isinstance(f, models.UUIDField | models.ForeignKey):
             adapters.append(functools.cache(functools.partial(f.get_db_prep_save, connection=connection)))
-        elif isinstance(f, models.JSONField):  # a batch's source (a list): as JSON text
-            adapters.append(functools.partial(f.get_db_prep_save, connection=connection))
+        elif isinstance(f, models.JSONField):  # a batch's source (a list) as JSON text (get_db_prep_save
+            adapters.append(functools.partial(json.dumps, cls=f.encoder))  # gives a psycopg adapter on PostgreSQL)
         else:
             adapters.append(None)
     values = [
