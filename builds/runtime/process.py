@@ -39,6 +39,28 @@ PASS_THROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "TZ")
 
 
 PR_SET_DUMPABLE, PR_GET_DUMPABLE = 4, 3
+GUARD_INTERVAL_S = 0.5  # how often the worker adds up a working model's processes (see over_limits)
+
+
+def _name(process: psutil.Process) -> str:
+    try:
+        return process.name()
+    except psutil.Error:
+        return ""
+
+
+def _cpu(process: psutil.Process) -> float:
+    try:
+        return sum(process.cpu_times()[:2])
+    except psutil.Error:  # it has just ended
+        return 0.0
+
+
+def _pss(process: psutil.Process) -> int:
+    try:
+        return process.memory_full_info().pss
+    except psutil.Error:
+        return 0
 
 
 def _prctl(option: int, value: int = 0) -> int:
@@ -278,13 +300,43 @@ class ModelProcess:
         self._capture.start()
         return self
 
-    def cpu_seconds(self) -> float:
-        """The CPU time its processes have used (what its CPU limit counts, for its model process)."""
+    def _processes(self) -> list[psutil.Process]:
+        """The model process and every process it started (not bubblewrap's own)."""
         try:
             root = psutil.Process(self.proc.pid)
-            return max(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+            tree = [root, *root.children(recursive=True)]
         except (psutil.Error, AttributeError):
-            return 0.0
+            return []
+        return [p for p in tree if _name(p) != "bwrap"]
+
+    def cpu_seconds(self) -> float:
+        """The CPU time the model process and the processes it started have used together."""
+        return sum(_cpu(p) for p in self._processes())
+
+    def over_limits(self) -> str:
+        """Why the model's processes together are past its limits ("" when they are not).
+
+        The kernel's limits count each process on its own: a model could start children that each
+        use nearly all its memory or CPU time. The worker adds them up: their memory (PSS, so pages
+        they share count once) against the model's memory, their CPU time against its CPU time."""
+        processes = self._processes()
+        if len(processes) < 2:  # one process: the kernel's limits are the whole story
+            return ""
+        if self.memory_mb:
+            used = sum(_pss(p) for p in processes) >> 20
+            if used > self.memory_mb:
+                return (
+                    f"the model's {len(processes)} processes used {used:,} MiB of memory together, more than its "
+                    f"{self.memory_mb:,} MiB (the instance type's memory is the limit for all of them): it was stopped"
+                )
+        if self.limits.cpu_seconds:
+            used = sum(_cpu(p) for p in processes)
+            if used > self.limits.cpu_seconds:
+                return (
+                    f"the model's {len(processes)} processes used {used:,.0f} CPU seconds together, more than its "
+                    f"{self.limits.cpu_seconds:,} (its CPU time counts all of them): it was stopped"
+                )
+        return ""
 
     def describe_exit(self, code: int | None) -> str:
         """`code`: its exit code (see exit_code)."""
@@ -302,6 +354,7 @@ class ModelProcess:
 
     def _read_reply(self, deadline: float, on_wait, wait_interval: float) -> bytes | None:
         next_tick = time.monotonic() + wait_interval
+        next_guard = time.monotonic() + GUARD_INTERVAL_S
         while b"\n" not in self._pending:
             now = time.monotonic()
             if now >= deadline:
@@ -309,7 +362,11 @@ class ModelProcess:
             if on_wait is not None and now >= next_tick:
                 on_wait()  # may raise to stop the request (the job was cancelled)
                 next_tick = now + wait_interval
-            ready, _, _ = select.select([self._results], [], [], max(0.0, min(deadline, next_tick) - now))
+            if now >= next_guard:
+                self._guard()
+                next_guard = now + GUARD_INTERVAL_S
+            wait = max(0.0, min(deadline, next_tick, next_guard) - now)
+            ready, _, _ = select.select([self._results], [], [], wait)
             if ready:
                 chunk = os.read(self._results, 1 << 16)
                 if not chunk:
@@ -332,6 +389,7 @@ class ModelProcess:
         """
         if not self.alive:
             raise ModelProcessError(self.describe_exit(self.exit_code(self.proc.returncode) if self.proc else None))
+        self._guard()  # processes it left running since its last request count too
         try:
             self._commands.write(json.dumps(message).encode() + b"\n")
             line = self._read_reply(time.monotonic() + timeout, on_wait, wait_interval)
@@ -359,6 +417,13 @@ class ModelProcess:
         if not ok:
             raise ModelProcessError(error or "the model process reported an unnamed error", log=log, traceback=trace)
         return Reply(result=reply, log=log)
+
+    def _guard(self) -> None:
+        """Stop the model when its processes together are past its limits (see over_limits)."""
+        reason = self.over_limits()
+        if reason:
+            self.kill()
+            raise ModelProcessError(reason, log=self._take_log(5))
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

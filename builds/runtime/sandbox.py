@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import select
 import shutil
 import stat
 import subprocess
@@ -66,9 +67,19 @@ def user_namespace() -> int:
     for bwrap --userns; the caller closes it). A root worker's models run in one: bubblewrap
     sets the sandbox up as root there, and the model process then switches to nobody for good, so
     its processes count against its own process limit. (With bwrap's own --unshare-user, nobody
-    inside would be root outside, and root is exempt from that limit.) About 3 ms."""
+    inside would be root outside, and root is exempt from that limit.) No further user namespace
+    can be made inside it (its max_user_namespaces is 0), as bwrap's --disable-userns does for a
+    sandbox of its own: a model gets no namespace root, and none of the kernel surface that opens.
+    About 5 ms."""
     own = os.readlink("/proc/self/ns/user")
-    holder = subprocess.Popen(["unshare", "--user", "sleep", "60"], stdin=subprocess.DEVNULL)  # noqa: S607
+    # The shell waits until its namespace is mapped, then execs (which gives it the namespace's
+    # capabilities, as root there) to set the limit: "ready" says it is set.
+    holder = subprocess.Popen(  # noqa: S607 - unshare from the system's PATH
+        ["unshare", "--user", "sh", "-c", f"read go && exec sh -c '{_NO_NESTED_NAMESPACES}'"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -84,10 +95,32 @@ def user_namespace() -> int:
         for name in ("uid_map", "gid_map"):
             with open(f"/proc/{holder.pid}/{name}", "w") as handle:
                 handle.write(mapping)
+        holder.stdin.write(b"go\n")
+        holder.stdin.flush()
+        ready, _, _ = select.select([holder.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready or holder.stdout.readline() != b"ready\n":
+            holder.kill()
+            said = holder.stderr.read().decode(errors="replace").strip()[-200:]
+            raise SandboxUnavailable(f"could not stop further user namespaces in the model's ({said or 'no answer'})")
         return os.open(f"/proc/{holder.pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
     finally:
         holder.kill()
         holder.wait()
+        for stream in (holder.stdin, holder.stdout, holder.stderr):
+            stream.close()
+
+
+_NO_NESTED_NAMESPACES = "echo 0 > /proc/sys/user/max_user_namespaces && echo ready && exec sleep 60"
+
+
+@functools.cache
+def disables_userns(bwrap: str) -> bool:
+    """Whether this bubblewrap has --disable-userns (0.8 and later)."""
+    try:
+        done = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--disable-userns" in done.stdout + done.stderr
 
 
 def _runtime_dirs() -> list[str]:
@@ -183,6 +216,8 @@ class Sandbox:
             args = [self.bwrap, "--die-with-parent", "--new-session"]
             if userns is None:
                 args += ["--unshare-all", "--uid", str(NOBODY), "--gid", str(NOBODY)]
+                if disables_userns(self.bwrap):  # no further user namespace inside (see user_namespace)
+                    args += ["--disable-userns"]
             else:
                 args += ["--userns", str(userns), *UNSHARE]
             if self.allow_network:
@@ -195,12 +230,15 @@ class Sandbox:
                     args += ["--symlink", os.readlink(folder), folder]
                 elif os.path.isdir(folder):
                     args += ["--ro-bind", folder, folder]
+            # /etc itself readable by nobody (bwrap would make it 0700 for a root worker's model, and
+            # then neither host names nor TLS certificates could be looked up).
+            args += ["--perms", "0755", "--dir", "/etc"]
             for path in ETC_FILES:
                 args += ["--ro-bind-try", path, path]
             binds = [(p, "--ro-bind") for p in _runtime_dirs() if not p.startswith(SYSTEM_DIRS)]
             binds += [(str(REPO_ROOT / relative), "--ro-bind") for relative in PLATFORM_FILES]
             binds += [(str(p), "--ro-bind") for p in read_only] + [(str(p), "--bind") for p in writable]
-            made: set[str] = {"/", "/tmp", *SYSTEM_DIRS}
+            made: set[str] = {"/", "/tmp", "/etc", *SYSTEM_DIRS}
             for path, how in binds:
                 # The folders above a bound path, readable by nobody (bwrap would make them 0700).
                 for parent in reversed(Path(path).parents):

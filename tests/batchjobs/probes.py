@@ -7,6 +7,7 @@ import json
 import os
 import resource
 import socket
+import ssl
 import subprocess
 import sys
 
@@ -30,9 +31,22 @@ def _write(path):
     return "GOT wrote " + path
 
 
-def _connect(port):
-    with socket.create_connection(("127.0.0.1", port), timeout=2):
-        return f"GOT a connection to port {port}"
+def _connect(port, host="127.0.0.1"):
+    with socket.create_connection((host, port), timeout=2):
+        return f"GOT a connection to {host}:{port}"
+
+
+def _user_namespace():
+    """A user namespace of its own, where it would be root (and reach the kernel's namespace code)."""
+    code = "import os; os.unshare(os.CLONE_NEWUSER); print('GOT a user namespace of its own')"
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=30)
+    return done.stdout.strip() or f"denied: {done.stderr.strip().splitlines()[-1][-150:]}"
+
+
+def _certificates():
+    """Not an attack: what a model that calls an outside service over HTTPS needs (with network)."""
+    count = ssl.create_default_context().cert_store_stats()["x509_ca"]
+    return f"GOT {count} CA certificates" if count else "denied: no CA certificate could be loaded"
 
 
 FORK_BOMB = """
@@ -120,6 +134,10 @@ def run():
         probes["database_file"] = lambda: _read(t["database_file"], 16)
     for port in t["ports"]:
         probes[f"connect_{port}"] = lambda port=port: _connect(port)
+    probes["connect_by_name"] = lambda: _connect(t["ports"][-1], "localhost")  # the listener, by its name
+    probes["user_namespace"] = _user_namespace
+    if t.get("network"):
+        probes["ca_certificates"] = _certificates
     if t.get("limits"):
         probes |= {"fork_10000": _fork_bomb, "allocate_10x": _allocate, "write_10_gib": _big_file}
     results = {}

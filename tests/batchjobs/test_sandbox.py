@@ -135,7 +135,7 @@ def make_table(name: str, rows: int) -> str:
     return name
 
 
-def targets(worker, port: int, *, limits: bool) -> dict:
+def targets(worker, port: int, *, limits: bool, network: bool = False) -> dict:
     """What the model goes after: files of the platform, the operator and other teams, the worker's
     processes, the database and broker ports (and a listener of the test's)."""
     other = make_table(f"prod.otherteam.secret_{uuid.uuid4().hex[:8]}", 10)
@@ -156,6 +156,7 @@ def targets(worker, port: int, *, limits: bool) -> dict:
         "database_file": str(connection.settings_dict["NAME"]) if connection.vendor == "sqlite" else "",
         "ports": [5432, 6379, port],
         "limits": limits,
+        "network": network,
     }
 
 
@@ -253,15 +254,20 @@ def test_in_the_sandbox_every_attempt_is_denied_and_the_job_succeeds(hostile_wor
 
 @pytest.mark.parametrize("hostile_worker", ["required"], indirect=True)
 def test_with_network_access_allowed_the_connections_succeed_and_nothing_else_changes(hostile_worker, owner, listener):
-    found = targets(hostile_worker, listener, limits=False)
+    found = targets(hostile_worker, listener, limits=True, network=True)
     config = hostile_config(owner, found, allow_network=True)
     job, output = run(config, owner, hostile_worker)
     assert job.status == JobStatus.SUCCEEDED, job.message
-    _, in_predict = recorded(output, 1_000)
+    at_import, in_predict = recorded(output, 1_000)
     connects = {f"connect_{port}" for port in (5432, 6379, listener) if port == listener or listening(port)}
-    for name in connects:
-        assert in_predict[name].startswith("GOT"), in_predict
-    assert_denied(in_predict, except_=connects | {"connect_5432", "connect_6379"})
+    connects |= {"connect_by_name"}  # host names resolve: the sandbox's /etc is readable by its user
+    for results in (at_import, in_predict):
+        for name in connects | {"ca_certificates"}:  # and HTTPS clients find the system's certificates
+            assert results[name].startswith("GOT"), results
+        assert_denied(results, except_=connects | {"connect_5432", "connect_6379", "ca_certificates"})
+        assert int(results["fork_10000"].split()[2]) < django_settings.MODEL_MAX_PROCESSES, results["fork_10000"]
+        assert "MemoryError" in results["allocate_10x"]
+        assert "File too large" in results["write_10_gib"], results["write_10_gib"]
 
 
 @pytest.mark.parametrize("hostile_worker", ["required"], indirect=True)
@@ -290,12 +296,15 @@ def test_without_the_sandbox_the_same_model_gets_them(hostile_worker, owner, lis
         "write_data_dir",
         "write_table_folder",
         f"connect_{listener}",
+        "connect_by_name",
+        "user_namespace",
     }
     expected |= {"database_file"} if found["database_file"] else set()
     expected |= {f"connect_{port}" for port in (5432, 6379) if listening(port)}
     assert expected <= exposed, in_predict
     assert expected <= {name for name, value in at_import.items() if value.startswith("GOT")}, at_import
     Path(found["write_outside"]).unlink()
+    assert "Model code runs without a sandbox on this worker: MODEL_SANDBOX=off" in hostile_worker.log()
 
 
 SLOW_TO_LOAD = """

@@ -2,6 +2,7 @@
 
 import os
 import textwrap
+import time
 
 import pytest
 
@@ -209,3 +210,51 @@ def test_a_process_past_half_its_cpu_time_is_worn_out_so_the_next_batch_gets_a_n
         assert not starter.worn_out(process)  # loading took a second or two of its 8
         process.call({"op": "verify"}, timeout=60)
         assert starter.worn_out(process) and process.alive
+
+
+CHILDREN = """
+import subprocess, time
+work = {work!r}
+children = [subprocess.Popen([sys.executable, "-I", "-S", "-c", work]) for _ in range(3)]
+time.sleep(50)
+return pd.DataFrame({{"score": df["amount"]}})
+"""
+
+
+def children_of_the_test() -> list:
+    import psutil
+
+    marked = [p for p in psutil.process_iter(["cmdline"]) if "a child of the model" in str(p.info["cmdline"])]
+    return marked
+
+
+@pytest.mark.parametrize("made", SANDBOXES, ids=lambda made: "sandboxed" if made else "plain")
+def test_the_memory_of_a_models_processes_is_counted_together(tmp_path, made):
+    """Each of three children stays within the model's 600 MiB, which the kernel counts per
+    process; together they hold 750 MiB more, and the worker stops them all."""
+    work = "import time; hold = bytearray(250 << 20); time.sleep(60)  # a child of the model"
+    with start(tmp_path, CHILDREN.format(work=work), sandbox=made, memory_mb=600) as process:
+        began = time.monotonic()
+        with pytest.raises(ModelProcessError, match=r"processes used [\d,]+ MiB of memory together, more than its 600"):
+            process.call({"op": "verify"}, timeout=60)
+        assert time.monotonic() - began < 40  # stopped when it went over, not at the call's timeout
+        assert not process.alive
+    wait_until_gone = time.monotonic() + 5
+    while children_of_the_test() and time.monotonic() < wait_until_gone:
+        time.sleep(0.1)
+    assert not children_of_the_test()
+
+
+@pytest.mark.parametrize("made", SANDBOXES, ids=lambda made: "sandboxed" if made else "plain")
+def test_the_cpu_time_of_a_models_processes_is_counted_together(tmp_path, made):
+    """Three spinning children, each under the 8 CPU seconds the kernel gives every process: the
+    worker stops them when their sum (with the model's own) passes it."""
+    work = "while True: pass  # a child of the model"
+    with start(tmp_path, CHILDREN.format(work=work), sandbox=made, limits=Limits(cpu_seconds=8)) as process:
+        with pytest.raises(ModelProcessError, match=r"processes used [\d,]+ CPU seconds together, more than its 8"):
+            process.call({"op": "verify"}, timeout=60)
+        assert not process.alive
+    wait_until_gone = time.monotonic() + 5
+    while children_of_the_test() and time.monotonic() < wait_until_gone:
+        time.sleep(0.1)
+    assert not children_of_the_test()
