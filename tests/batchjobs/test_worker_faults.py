@@ -461,8 +461,13 @@ def test_it_finishes_the_job_when_the_worker_process_running_a_batch_is_killed(j
     input_table, output = make_input(6_000), new_output_name()
     job = trigger(config, owner, input_table, output)
     running = running_batch(job, job_worker)
-    models = [p for m in model_processes_of(running.worker_pid) for p in [m, *m.children(recursive=True)]]
-    assert models
+    # The batch is marked running before its model is loaded (into the spare, renamed mlp-model then).
+    wait_for(
+        lambda: any(model_process_name(m) == "mlp-model" for m in model_processes_of(running.worker_pid)),
+        timeout=30,
+        message="the batch's model process",
+    )
+    models = psutil.Process(running.worker_pid).children(recursive=True)  # its spare too
 
     os.kill(running.worker_pid, signal.SIGKILL)
     if starter.model_sandbox() is not None:  # bubblewrap's --die-with-parent: no model outlives its worker
