@@ -136,8 +136,20 @@ def _check_output(result: Preflight, ref, *, team) -> None:
                 result.add("output_table", f"The output table {name} already exists; choose a new name.")
     except WarehouseError as exc:
         result.add("output_table", f"The output table's catalog cannot be read: {exc}")
-    if BatchJob.objects.filter(output_table=str(name), status__in=JobStatus.ACTIVE).exists():
-        result.add("output_table", OUTPUT_TAKEN.format(name=name))
+    refusal = _output_in_use(str(name), team=team)
+    if refusal:
+        result.add("output_table", refusal)
+
+
+def _output_in_use(name: str, *, team) -> str:
+    """Why an unfinished job's output table may not be named ("" when none writes to it). Another
+    team's job is not said to exist (its page is a 404 for this team): the name is just taken."""
+    writer = BatchJob.objects.filter(output_table=name, status__in=JobStatus.ACTIVE).values("model__team").first()
+    if writer is None:
+        return ""
+    if writer["model__team"] != team.pk:
+        return table_selectors.taken(name)
+    return OUTPUT_TAKEN.format(name=name)
 
 
 def job_trigger(
@@ -164,7 +176,8 @@ def job_trigger(
             )
             dispatch.send_admit()
     except IntegrityError:  # the database reserved the output table for a concurrent trigger
-        raise ValidationError({"output_table": [OUTPUT_TAKEN.format(name=check.output_table)]}) from None
+        refusal = _output_in_use(check.output_table, team=model.team) or table_selectors.taken(check.output_table)
+        raise ValidationError({"output_table": [refusal]}) from None
     return job
 
 

@@ -99,9 +99,9 @@ TEMPLATES = [
 def _databases() -> dict:
     url = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
     try:
-        # 0 (the default): a connection per request, closed after it. A server with a thread per
-        # request (make run's runserver) would otherwise keep one open per thread it ever ran and run
-        # PostgreSQL out of connections; gunicorn's fixed workers can reuse theirs (DB_CONN_MAX_AGE=60).
+        # 0 (the default): a connection per request, closed after it. Kept open (DB_CONN_MAX_AGE=60),
+        # a connection lasts as long as its thread: fine with gunicorn's fixed workers (make run's
+        # manage.py serve: 2 processes of 4 threads; production's), not with a thread per request.
         config = dj_database_url.parse(
             url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0), conn_health_checks=True
         )

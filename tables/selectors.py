@@ -113,15 +113,16 @@ def team_owns(team, name: TableName) -> bool:
 def append_refusal(team, catalog: Catalog, name: TableName, *, what: str) -> str:
     """Why `team`'s schedule may not append to the table ("" when it may): a history or events table
     must be new (the step makes it and records it for the team) or the team's own. Not a table the
-    platform did not make (readable by everyone), nor another team's, nor one being made for one."""
+    platform did not make (readable by everyone), nor another team's, made or being made: that one
+    is "taken", as an output name would be, so it is not said to exist."""
     if team_owns(team, name):
         return ""
-    if catalog.exists(name):
+    if catalog.exists(name) and team_may_read(team, name):
         return (
             f"{name} exists and was not made by your team's platform jobs or uploads: "
             f"{what} must be new or your team's."
         )
-    if TableRecord.objects.filter(name=str(name)).exists():  # another team's, not made yet
+    if TableRecord.objects.filter(name=str(name)).exists():  # another team's, made or being made
         return taken(name)
     return ""
 

@@ -421,9 +421,10 @@ class BatchPredictor:
             return json.loads(response.read())
 
     def read_table(self, name: str, limit: int | None = None):
-        """The table as a pandas DataFrame (its first `limit` rows, or every row), downloaded as Parquet."""
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-            raise ValueError(f"limit must be a whole number of rows (0 or more), not {limit!r}")
+        """The table as a pandas DataFrame, downloaded as Parquet: its first `limit` rows (a whole
+        number of at least 1, as the server requires), or every row when `limit` is None."""
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise ValueError(f"limit must be a whole number of at least 1 (leave it out for every row), not {limit!r}")
         import pyarrow.parquet as pq
 
         query = {"format": "parquet", "limit": limit}

@@ -198,8 +198,18 @@ def test_a_history_table_not_the_teams_fails_the_step_and_gets_no_rows(scheduled
     assert len(table("prod.hist.scores")) == 300
     assert not TableRecord.objects.filter(name="prod.hist.scores").exists()
 
-    # Another team's steps are making a new events table of that name: recorded for them first.
+    # Then another team's: taken, as an output name would be; it is not said to exist.
     theirs = outsider.groups.get()
+    TableRecord.objects.create(name="prod.hist.scores", created_by=outsider, team=theirs)
+    job = scheduled_run(scheduled, user, schedule, "prod.out.scores_4")
+    step = PostStep.objects.get(job=job)
+    assert (step.status, step.rows) == (PostStepStatus.FAILED, None)
+    assert step.error == "The name prod.hist.scores is taken; choose another name."
+    assert "exists" not in step.error
+    assert len(table("prod.hist.scores")) == 300
+    assert TableRecord.objects.get(name="prod.hist.scores").team == theirs
+
+    # Another team's steps are making a new events table of that name: recorded for them first.
     assert table_services.table_claim(name="prod.ev.new", created_by=outsider, team=theirs)
     assert not table_services.table_claim(name="prod.ev.new", created_by=user, team=scheduled.team)
     Schedule.objects.filter(pk=schedule.pk).update(history_table="", events_table="prod.ev.new", event_key_column="id")

@@ -10,6 +10,7 @@ from batchjobs.choices import JobPhase, JobStatus
 from batchjobs.models import Batch, BatchJob
 from tables import selectors as table_selectors
 from tests.batchjobs.jobkit import DOUBLE, make_input, model_with_config, trigger
+from tests.factories import BatchJobFactory
 
 pytestmark = pytest.mark.usefixtures("job_storage")
 
@@ -52,7 +53,42 @@ def test_an_output_table_that_exists_or_is_reserved_by_an_unfinished_job_is_refu
     trigger(ml_model, user, "prod.t.input", "prod.t.out")
     with pytest.raises(ValidationError) as reserved:
         trigger(ml_model, user, "prod.t.input", "t.out")  # the same table, named shorter
-    assert "An unfinished batch job already writes to the output table prod.t.out" in str(reserved.value)
+    assert reserved.value.message_dict == {
+        "output_table": ["An unfinished batch job already writes to the output table prod.t.out; choose another name."]
+    }
+    assert BatchJob.objects.count() == 1
+
+
+def test_an_output_table_another_teams_unfinished_job_writes_to_is_taken_not_said_to_be_a_job(
+    config, ml_model, user, outsider
+):
+    make_input("prod.t.input", 100)
+    theirs = BatchJobFactory(
+        batch_config__build__model__team=outsider.groups.get(), status=JobStatus.RUNNING, output_table="prod.t.out"
+    )
+    for status in (JobStatus.QUEUED, JobStatus.RUNNING):
+        BatchJob.objects.filter(pk=theirs.pk).update(status=status)
+        with pytest.raises(ValidationError) as refused:
+            trigger(ml_model, user, "prod.t.input", "prod.t.out")
+        assert refused.value.message_dict == {"output_table": ["The name prod.t.out is taken; choose another name."]}
+        assert "unfinished" not in str(refused.value) and "job" not in str(refused.value)
+    assert list(BatchJob.objects.values_list("pk", flat=True)) == [theirs.pk]
+    BatchJob.objects.filter(pk=theirs.pk).update(status=JobStatus.SUCCEEDED)  # finished: the name is free
+    assert services.job_preflight(model=ml_model, input_table="prod.t.input", output_table="prod.t.out").ok
+
+
+def test_a_trigger_that_loses_the_race_to_another_teams_job_is_told_the_name_is_taken(
+    config, ml_model, user, outsider, monkeypatch
+):
+    make_input("prod.t.input", 100)
+    BatchJobFactory(
+        batch_config__build__model__team=outsider.groups.get(), status=JobStatus.QUEUED, output_table="prod.t.out"
+    )
+    # As if the check ran before their trigger committed: the database's constraint refuses ours.
+    monkeypatch.setattr(services, "_check_output", lambda result, ref, *, team: None)
+    with pytest.raises(ValidationError) as refused:
+        trigger(ml_model, user, "prod.t.input", "prod.t.out")
+    assert refused.value.message_dict == {"output_table": ["The name prod.t.out is taken; choose another name."]}
     assert BatchJob.objects.count() == 1
 
 

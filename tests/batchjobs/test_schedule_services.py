@@ -126,13 +126,10 @@ def test_a_history_or_events_table_must_be_new_or_made_by_the_teams_platform_job
             "a history table must be new or your team's."
         ]
     }
+    # Another team's table is taken, as an output name would be: it is not said to exist.
     errors = errors_of(lambda: make_schedule(ready, user, events_table="prod.hist.theirs", event_key_column="id"))
-    assert errors == {
-        "events_table": [
-            "prod.hist.theirs exists and was not made by your team's platform jobs or uploads: "
-            "an events table must be new or your team's."
-        ]
-    }
+    assert errors == {"events_table": ["The name prod.hist.theirs is taken; choose another name."]}
+    assert "exists" not in errors["events_table"][0]
     assert not Schedule.objects.exists()
     schedule = make_schedule(
         ready, user, history_table="prod.hist.ours", events_table="prod.ev.new", event_key_column="id"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+import socket
 import textwrap
 import threading
 import time
@@ -308,6 +309,97 @@ def test_it_fails_the_job_naming_the_one_batch_whose_predict_raised(job_worker, 
     assert job.output_rows is None
 
 
+class Gate:
+    """Orders two batches running at once, each in its own sandboxed model process (they share no
+    folder with each other or the test, so they meet on a server of the test's on 127.0.0.1): one
+    says it is inside predict() ("in") and is then never answered; the other asks to go ("wait")
+    and is answered once the first is in."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.held: list[socket.socket] = []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        if conn.recv(8) == b"in":
+            self.held.append(conn)  # kept open, unanswered: the model waits on it
+            self.entered.set()
+            return
+        with conn:
+            if self.entered.wait(timeout=10):
+                conn.sendall(b"go")
+
+    def close(self) -> None:
+        self.server.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.fixture
+def gate():
+    made = Gate()
+    yield made
+    made.close()
+
+
+def test_a_batch_running_when_another_fails_for_good_is_stopped(job_worker, owner, gate):
+    # Batch 1 fails only once batch 0 is inside predict(), which then waits 5 s (under the 6 s
+    # timeout) before it would succeed: the failure must stop it (within the lease's heartbeat).
+    address = f"('127.0.0.1', {gate.port})"
+    body = predict_body(
+        IN_BATCHES,
+        "import socket",
+        'if len(df) > 100 and df["id"].min() == 0:',
+        f"    held = socket.create_connection({address}, timeout=5)",
+        '    held.sendall(b"in")',
+        "    try:",
+        "        held.recv(8)",
+        "    except TimeoutError:",
+        "        pass",
+        'if df["id"].min() == 1000:',
+        f"    with socket.create_connection({address}, timeout=5) as conn:",
+        '        conn.sendall(b"wait")',
+        "        conn.recv(8)",
+        '    raise ValueError("bad batch")',
+        GOOD_PREDICT,
+    )
+    config = make_config(owner, body, allow_network=True)
+    output = new_output_name()
+
+    job = wait_until_done(trigger(config, owner, make_input(2_000), output), job_worker)
+
+    assert gate.entered.is_set()
+    assert job.status == JobStatus.FAILED
+    assert job.message == (
+        "1 of 2 batches failed (1,000 of 2,000 rows), so no output table was written: "
+        "batch 1 (1,000 rows): ValueError: bad batch. The job stopped there: 1 running batch stopped."
+    )
+    failed, stopped = job.batches.get(index=1), job.batches.get(index=0)
+    assert (failed.status, failed.attempts, failed.error) == (BatchStatus.FAILED, 1, "ValueError: bad batch")
+    stop = "Stopped: another batch of the job failed."
+    assert (stopped.status, stopped.attempts, stopped.error) == (BatchStatus.CANCELLED, 1, stop)
+    # The job marks the batch stopped at once; its worker ends the attempt when it has stopped the
+    # model. Had predict() run on to its end instead, the attempt would carry no error.
+    attempt = wait_for(
+        lambda: stopped.attempt_log.filter(finished_at__isnull=False).first(),
+        timeout=15,
+        message="the stopped batch's attempt to end",
+    )
+    assert (attempt.number, attempt.status, attempt.error) == (1, BatchStatus.CANCELLED, stop)
+    assert read_table(output) is None and job.output_rows is None
+    assert evids(job) == [EventId.START, EventId.FAILURE]
+
+
 def test_it_stops_a_hanging_predict_at_the_timeout_and_the_worker_lives_on(job_worker, owner):
     config = make_config(
         owner, predict_body(IN_BATCHES, "import time", 'if df["id"].min() == 0: time.sleep(60)', GOOD_PREDICT)
@@ -518,6 +610,34 @@ def test_a_model_process_killed_from_outside_is_a_worker_fault_and_its_batch_run
     assert (
         first.error.startswith("the model process was killed (SIGKILL) from outside it") and "sent again" in first.error
     )
+
+
+def test_a_model_process_killed_on_every_attempt_fails_its_batch_after_the_last_attempt(job_worker, owner):
+    # Killed from outside each time (here by itself, as the out-of-memory killer would): a worker
+    # fault, so the batch is sent again, up to MAX_BATCH_ATTEMPTS (3), and then it fails the job.
+    config = make_config(owner, predict_body(IN_BATCHES, "import os", "os.kill(os.getpid(), 9)", GOOD_PREDICT))
+    output = new_output_name()
+
+    job = wait_until_done(trigger(config, owner, make_input(1_000), output), job_worker, timeout=120)
+
+    assert job.status == JobStatus.FAILED
+    killed = "the model process was killed (SIGKILL) from outside it"
+    assert job.message == (
+        "1 of 1 batches failed (1,000 of 1,000 rows), so no output table was written: batch 0 (1,000 rows): "
+        f"{killed}: by the system's out-of-memory killer (the machine ran short of memory) or by an operator, "
+        "on attempt 3 of 3."
+    )
+    assert read_table(output) is None
+    batch = job.batches.get()
+    assert (batch.status, batch.attempts) == (BatchStatus.FAILED, 3)
+    assert batch.error.startswith(killed) and batch.error.endswith(", on attempt 3 of 3")
+    attempts = list(batch.attempt_log.order_by("number").values_list("number", "status", "error"))
+    assert [(number, status) for number, status, _ in attempts] == [(n, BatchStatus.FAILED) for n in (1, 2, 3)]
+    assert all(error.startswith(killed) for _, _, error in attempts)
+    assert [error.endswith("; sent again") for _, _, error in attempts] == [True, True, False]
+    assert attempts[2][2] == batch.error
+    assert evids(job) == [EventId.START, EventId.FAILURE]
+    assert job_worker.poll() is None
 
 
 def test_it_accepts_exactly_one_of_two_triggers_racing_for_one_output_table(job_worker, owner):

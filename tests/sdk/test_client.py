@@ -2,6 +2,7 @@
 
 import pytest
 from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from mlplatform.sdk import ApiError, BatchJobFailed, BatchPredictor
 from tests.batchjobs.jobkit import make_input, model_with_config
@@ -46,3 +47,17 @@ def test_a_wrong_token_is_refused(live_server, db):
     with pytest.raises(ApiError) as refused:
         BatchPredictor(live_server.url, token="nope").models()
     assert refused.value.status in (401, 403)
+
+
+def test_read_table_refuses_a_limit_the_server_would_refuse_before_asking_it(client, user):
+    assert client.read_table("prod.t.input", limit=1)["id"].tolist() == [0]
+    for limit in (0, -1, 1.5, True):
+        with pytest.raises(ValueError) as refused:
+            client.read_table("prod.t.input", limit=limit)
+        rule = "limit must be a whole number of at least 1 (leave it out for every row)"
+        assert str(refused.value) == f"{rule}, not {limit!r}"
+    # The server's own rule, in the same words.
+    api = APIClient()
+    api.force_authenticate(user)
+    answer = api.get("/api/v1/tables/prod.t.input/download/", {"format": "parquet", "limit": "0"})
+    assert (answer.status_code, answer.json()) == (400, {"errors": {"limit": [f"{rule}."]}})

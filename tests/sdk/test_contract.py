@@ -155,3 +155,33 @@ def test_a_model_declared_not_deterministic_skips_the_check_and_says_so():
     report = check_model(Shuffler(deterministic=False), pd.DataFrame({"amount": [1.0, 2.0, 3.0]}))
     assert "the row-order check was skipped" in " ".join(report.notes)
     assert ModelSchema.from_dict(Shuffler(deterministic=False).schema().to_dict()).deterministic is False
+
+
+class SizeAware(Model):
+    """Doubles the amount, plus `drift(rows in the call)`: what the row-order check compares
+    between the whole batch's call and its few rows called alone."""
+
+    def __init__(self, drift) -> None:
+        self.drift = drift
+
+    def schema(self):
+        return ModelSchema([Feature("amount", "float")], [Prediction("score", "float")])
+
+    def predict(self, df):
+        return pd.DataFrame({"score": df["amount"] * 2 * (1 + self.drift(len(df)))}, index=df.index)
+
+
+AMOUNTS = pd.DataFrame({"amount": [1000.0 + i for i in range(20)]})
+
+
+def test_predictions_that_differ_by_float_noise_between_the_calls_pass_the_row_order_check():
+    # A relative 1e-12 per row of the call, as summing in another order gives: ~2.6e-8 apart here.
+    report = check_model(SizeAware(lambda rows: 1e-12 * rows), AMOUNTS)
+    assert report.rows == 20
+    assert not any("skipped" in note for note in report.notes)
+
+
+def test_predictions_that_depend_on_the_calls_size_fail_the_row_order_check():
+    with pytest.raises(ContractError, match="came back in another order than its input rows") as refused:
+        check_model(SizeAware(lambda rows: 1e-3 * rows), AMOUNTS)
+    assert "alone, " in str(refused.value) and "in the batch" in str(refused.value)

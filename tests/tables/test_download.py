@@ -187,3 +187,22 @@ def test_stopping_a_download_midway_closes_the_read(api, saved):
     response.close()  # what the server does when the client goes away
     with pytest.raises(StopIteration):
         next(iter(response.streaming_content))
+
+
+def test_a_long_cell_is_capped_in_the_preview_and_comes_whole_in_the_downloads(api, web, user):
+    long = "x" * 24_990 + "the end"  # 24,997 characters: the cap, then 14,997 more
+    data = pa.table({"id": pa.array([1], pa.int64()), "text": pa.array([long], pa.string())})
+    catalog, name = table_selectors.resolve("prod.dl.long")
+    catalog.create(name, data.schema, data.to_batches())
+    table_services.table_record(name=str(name), created_by=user, team=user.groups.get())
+    capped = "x" * 10_000 + "… [14,997 more characters]"
+
+    assert api.get(f"/api/v1/tables/{name}/rows/").json()["rows"] == [[1, capped]]
+    page = web.get(reverse("tables:detail", args=[str(name)])).content.decode()
+    assert capped in page and "the end" not in page
+
+    csv = body(api.get(f"/api/v1/tables/{name}/download/?format=csv"))[0].decode()
+    assert csv.splitlines() == ['"id","text"', f'1,"{long}"']
+    parquet = body(api.get(f"/api/v1/tables/{name}/download/?format=parquet"))[0]
+    assert pq.read_table(io.BytesIO(parquet)).to_pydict() == {"id": [1], "text": [long]}
+    assert body(web.get(reverse("tables:download", args=[str(name)]) + "?format=csv"))[0].decode() == csv
