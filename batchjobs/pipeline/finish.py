@@ -88,7 +88,8 @@ def failure_message(job: BatchJob, failed: list[Batch]) -> tuple[str, str]:
     more = f"; and {len(failed) - SHOWN_FAILURES} more" if len(failed) > SHOWN_FAILURES else ""
     rows = sum(b.rows for b in failed)
     message = (
-        f"{len(failed)} of {total} batches failed ({rows:,} of {job.input_rows:,} rows), so no output "
+        f"{'The only batch' if total == 1 else f'{len(failed)} of {total} batches'} failed "
+        f"({rows:,} of {job.input_rows:,} rows), so no output "
         f"table was written: {shown}{more}."
     )
     first = failed[0]

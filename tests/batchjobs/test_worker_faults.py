@@ -623,7 +623,7 @@ def test_a_model_process_killed_on_every_attempt_fails_its_batch_after_the_last_
     assert job.status == JobStatus.FAILED
     killed = "the model process was killed (SIGKILL) from outside it"
     assert job.message == (
-        "1 of 1 batches failed (1,000 of 1,000 rows), so no output table was written: batch 0 (1,000 rows): "
+        "The only batch failed (1,000 of 1,000 rows), so no output table was written: batch 0 (1,000 rows): "
         f"{killed}: by the system's out-of-memory killer (the machine ran short of memory) or by an operator, "
         "on attempt 3 of 3."
     )
