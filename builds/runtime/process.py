@@ -50,8 +50,9 @@ def _name(process: psutil.Process) -> str:
 
 
 def _cpu(process: psutil.Process) -> float:
+    """Its CPU time and that of its children that ended (so short-lived children count too)."""
     try:
-        return sum(process.cpu_times()[:2])
+        return sum(process.cpu_times()[:4])  # user, system, children_user, children_system
     except psutil.Error:  # it has just ended
         return 0.0
 

@@ -258,3 +258,18 @@ def test_the_cpu_time_of_a_models_processes_is_counted_together(tmp_path, made):
     while children_of_the_test() and time.monotonic() < wait_until_gone:
         time.sleep(0.1)
     assert not children_of_the_test()
+
+
+def test_the_cpu_time_of_children_that_ended_counts_too(tmp_path):
+    """Children that each spin for a second and end, three at a time, never live long enough to
+    be seen running at their limit: the time they used is counted once they end."""
+    body = """
+    import subprocess, time
+    spin = "import time\\nstart = time.process_time()\\nwhile time.process_time() - start < 1: pass"
+    while True:
+        for child in [subprocess.Popen([sys.executable, "-I", "-S", "-c", spin]) for _ in range(3)]:
+            child.wait()
+    """
+    with start(tmp_path, body, limits=Limits(cpu_seconds=8)) as process:
+        with pytest.raises(ModelProcessError, match=r"CPU seconds together, more than its 8"):
+            process.call({"op": "verify"}, timeout=60)
