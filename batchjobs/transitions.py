@@ -213,10 +213,15 @@ def batches_cancel_waiting(job_id) -> int:
 
 
 def batches_stop_running(job_id, *, error: str) -> int:
-    """The job stops at a failed batch: its running batches end cancelled at once (their workers stop
-    their model processes at their next heartbeat, and their own end of the batch is then a no-op)."""
+    """The job stops at a failed batch: its running batches and their attempts end cancelled at once
+    (their workers stop their model processes at their next heartbeat; their own end of the batch
+    is then a no-op, and their end of the attempt adds what the model printed)."""
+    now = timezone.now()
+    BatchAttempt.objects.filter(batch__job_id=job_id, status=BatchStatus.RUNNING).update(
+        status=BatchStatus.CANCELLED, error=error[:MESSAGE_CAP], finished_at=now
+    )
     return Batch.objects.filter(job_id=job_id, status=BatchStatus.RUNNING).update(
-        status=BatchStatus.CANCELLED, error=error, finished_at=timezone.now(), lease_expires_at=None
+        status=BatchStatus.CANCELLED, error=error, finished_at=now, lease_expires_at=None
     )
 
 
