@@ -56,3 +56,21 @@ def test_an_artifact_over_the_limit_is_refused_on_the_builds_page(web, ml_model,
     page = response.content.decode()
     assert "Upload too large" in page and "an artifact may be at most 1 MB (MAX_ARTIFACT_MB)" in page
     assert not Build.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "path, says",
+    [
+        ("/tables/prod.nosuch.table/", "No such table."),
+        ("/batch/00000000-0000-0000-0000-000000000000/", "No such batch job."),
+        ("/models/no-such-model/", "No such model."),
+        ("/no/page/here/", "There is no page at this address."),
+    ],
+)
+def test_a_page_that_is_not_there_is_a_404_page_of_the_site_saying_what(web, path, says):
+    response = web.get(path)
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert f'<p class="error" role="alert">{says}</p>' in page
+    assert 'class="mainnav"' in page and "Log out" in page  # the site's own page, with its way back
+    assert path in page
