@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group
 
 from builds.choices import Processes
 from builds.models import InstanceType
+from builds.services import DEPLOYMENT_NAME, DEPLOYMENT_NAME_RULE, env_errors
 
 PROCESSES_HELP = (
     "TensorFlow models must use ONE. Models that use more than about 1 GB of memory should use ONE. "
@@ -78,14 +79,24 @@ class BatchConfigForm(forms.Form):
             bool(self.env_rows) or bool(self["allow_network"].value()) or bool({"processes", "env"} & set(self.errors))
         )
 
+    def clean_deployment_name(self) -> str:
+        # The service's rule, checked here too so that every error of the form shows at once.
+        name = self.cleaned_data["deployment_name"]
+        if not DEPLOYMENT_NAME.match(name):
+            raise forms.ValidationError(f"The deployment name must use {DEPLOYMENT_NAME_RULE}.")
+        return name
+
     def clean(self) -> dict:
         cleaned = super().clean()
         env: dict[str, str] = {}
         for key, value in self.env_rows:
             if not key:
                 self.add_error("env", f"The value {value[:40]!r} has no variable name.")
-            elif key in env:
+                continue
+            if key in env:
                 self.add_error("env", f"{key!r} is set twice.")
             env[key] = value
+        for problem in env_errors(env):  # the names' and values' rules, with the other fields' errors
+            self.add_error("env", problem)
         cleaned["env"] = env
         return cleaned

@@ -81,7 +81,8 @@ def build_register(
     return build
 
 
-def _env_errors(env: object) -> list[str]:
+def env_errors(env: object) -> list[str]:
+    """What is wrong with a config's environment variables (names, values, count), one sentence each."""
     if not isinstance(env, dict):
         return ["Environment variables must be an object of NAME: value pairs."]
     errors = []
@@ -126,9 +127,9 @@ def batch_config_set(
     if isinstance(env, dict):  # a masked value sent back unchanged keeps the saved one
         active = BatchConfig.objects.filter(model_id=build.model_id, is_active=True).first()
         env, missing = envmask.unmasked(env, active.env if active else {})
-    env_errors = _env_errors(env) + [f"Give a value for {name}: it has none saved yet." for name in missing]
-    if env_errors:
-        errors["env"] = env_errors
+    problems = env_errors(env) + [f"Give a value for {name}: it has none saved yet." for name in missing]
+    if problems:
+        errors["env"] = problems
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():

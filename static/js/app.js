@@ -4,7 +4,12 @@
 
   // A fragment loaded into the modal opens it.
   document.addEventListener("htmx:afterSwap", (event) => {
-    if (event.detail.target.id === "modal-body" && !modal().open) modal().showModal();
+    if (event.detail.target.id === "modal-body") {
+      if (!modal().open) modal().showModal();
+      // A form sent back with errors: show the first one (the modal may be scrolled past it).
+      const error = event.detail.target.querySelector(".error");
+      if (error) error.scrollIntoView({ block: "center" });
+    }
     document.querySelectorAll("details.menu[open]").forEach((d) => d.removeAttribute("open"));
   });
 

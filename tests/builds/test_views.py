@@ -150,6 +150,18 @@ def test_invalid_input_rerenders_the_modal_with_the_error_next_to_the_field(web,
     assert post_config(web, build, **data).status_code == 400  # the page without JavaScript
 
 
+def test_every_error_of_the_modal_shows_at_once(web, ml_model):
+    """A missing name and two bad variable names: all three on the first Deploy, not one per try."""
+    build = BuildFactory(model=ml_model)
+    data = {"deployment_name": "", "env_key": ["path", "LD_PRELOAD"], "env_value": ["1", "x"]}
+    html = post_config(web, build, htmx=True, **data).content.decode()
+    name_error = html.split('id="deployment_name-error">')[1].split("</p>")[0]
+    env_error = html.split('id="env-error">')[1].split("</p>")[0]
+    assert "This field is required." in name_error
+    assert "&#x27;path&#x27; is not allowed" in env_error and "LD_PRELOAD" in env_error
+    assert not BatchConfig.objects.exists()
+
+
 def test_a_failed_build_cannot_get_a_config_from_the_page(web, ml_model):
     build = BuildFactory(model=ml_model, status=BuildStatus.FAILED)
     html = post_config(web, build, htmx=True).content.decode()

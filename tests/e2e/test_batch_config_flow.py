@@ -57,13 +57,20 @@ def test_set_batch_config_from_the_builds_tab(page, demo):
     modal.locator("text=+ Add variable").click()
     keys.last.fill("LD_PRELOAD")
     values.last.fill("evil.so")
+    modal.locator("#id_deployment_name").fill("Fraud Premium!")
     shoot(page, "03-modal")
+    page.set_viewport_size({"width": 1280, "height": 520})  # a laptop's window: the modal scrolls to Deploy
     modal.locator("button:has-text('Deploy')").click()
 
-    # Refused in place, with the error next to the field, nothing saved.
+    # Refused in place, every error at once next to its field (the first one scrolled into view),
+    # nothing saved.
     expect(modal.locator("#env-error")).to_contain_text("'LD_PRELOAD' is reserved by the platform")
+    expect(modal.locator("#deployment_name-error")).to_contain_text("lowercase letters, digits and hyphens")
+    expect(modal.locator("#deployment_name-error")).to_be_in_viewport()
     assert BatchConfig.objects.get(is_active=True).build.number == 1
     shoot(page, "04-modal-error")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    modal.locator("#id_deployment_name").fill("fraud-premium-v2")
     modal.locator(".env-row:has(input[value=LD_PRELOAD]) [data-remove-env]").click()
     expect(modal.locator("input[value=LD_PRELOAD]")).to_have_count(0)
     modal.locator("button:has-text('Deploy')").click()
