@@ -45,6 +45,7 @@ class MadeBySerializer(serializers.Serializer):
     job_id = serializers.UUIDField()
     model_id = serializers.CharField()
     build_id = serializers.UUIDField()
+    build_number = serializers.IntegerField(help_text="the build's number within its model (build 3)")
 
 
 class TableDetailSerializer(TableSerializer):

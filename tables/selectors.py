@@ -169,14 +169,11 @@ class MadeBy:
     job_id: UUID
     model_id: str
     build_id: UUID
+    build_number: int  # "build 3", as the model's pages name it
 
     @property
     def short_job_id(self) -> str:
         return str(self.job_id)[:8]
-
-    @property
-    def short_build_id(self) -> str:
-        return str(self.build_id)[:8]
 
 
 @dataclass
@@ -202,11 +199,14 @@ def table_get(text: str, *, user) -> TableDetail:
 
 def lineage(name: TableName) -> tuple[MadeBy | None, str | None]:
     """Which job made the table (None for an upload, or a table the platform did not make), and who."""
-    record = TableRecord.objects.filter(name=str(name)).select_related("job__model", "created_by").first()
+    record = TableRecord.objects.filter(name=str(name)).select_related("job__model", "job__build", "created_by").first()
     if record is None:
         return None, None
     job = record.job
-    made_by = MadeBy(job_id=job.pk, model_id=job.model.model_id, build_id=job.build_id) if job else None
+    made_by = None
+    if job:
+        build = job.build
+        made_by = MadeBy(job_id=job.pk, model_id=job.model.model_id, build_id=build.pk, build_number=build.number)
     return made_by, record.created_by.get_username() if record.created_by else None
 
 

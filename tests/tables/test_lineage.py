@@ -35,6 +35,7 @@ def test_a_jobs_output_says_which_job_model_and_build_made_it(web, api, job):
         "job_id": str(job.pk),
         "model_id": "ds-premium-fraud-detection",
         "build_id": str(job.build_id),
+        "build_number": job.build.number,
     }
     assert detail["created_by"] == "alice"
     page = web.get(reverse("tables:detail", args=["prod.out.scores"])).content.decode()
@@ -42,7 +43,7 @@ def test_a_jobs_output_says_which_job_model_and_build_made_it(web, api, job):
     assert f'href="{reverse("batchjobs:job-detail", args=[job.pk])}"' in page
     assert f'href="{reverse("builds:model-overview", args=["ds-premium-fraud-detection"])}"' in page
     assert f'href="{reverse("builds:build-detail", args=[job.build_id])}"' in page
-    assert f"<code>{str(job.build_id)[:8]}</code>" in page and "triggered by alice" in page
+    assert f'title="{job.build_id}">{job.build.number}</a>' in page and "triggered by alice" in page
 
 
 def test_an_upload_says_who_uploaded_it(web, api, user):
