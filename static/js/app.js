@@ -128,6 +128,8 @@
     buttons.forEach((b) => (b.disabled = true));
     steps.hidden = false;
     steps.replaceChildren();
+    // The last check's or try's results are not this try's: they go while it runs.
+    document.querySelectorAll("#predict-panel #check-ok, #predict-panel #trial").forEach((el) => el.remove());
     const showStep = (key, label) => {
       const last = steps.lastElementChild;
       if (last) {
