@@ -243,13 +243,12 @@ def wait_for(predicate, *, timeout: float = 60, interval: float = 0.25, message:
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
-class Switch:
-    """A flag a model can read while it runs, as a model reads an outside service: a server on
-    127.0.0.1 that answers each connection with "fail" or "ok" (models run sandboxed, so a file of
-    the test's is out of their reach; their batch config allows network access)."""
+class LocalServer:
+    """A server on 127.0.0.1 that a test's models talk to (models run sandboxed, so a file of the
+    test's is out of their reach; their batch config allows network access): each connection is
+    handed to `answer` on a thread of its own."""
 
     def __init__(self) -> None:
-        self.failing = False
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         threading.Thread(target=self._serve, daemon=True).start()
@@ -260,8 +259,26 @@ class Switch:
                 conn, _ = self.server.accept()
             except OSError:
                 return
-            with conn:
-                conn.sendall(b"fail" if self.failing else b"ok")
+            threading.Thread(target=self.answer, args=(conn,), daemon=True).start()
+
+    def answer(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.server.close()
+
+
+class Switch(LocalServer):
+    """A flag a model can read while it runs, as a model reads an outside service: each connection
+    is answered "fail" or "ok"."""
+
+    def __init__(self) -> None:
+        self.failing = False
+        super().__init__()
+
+    def answer(self, conn: socket.socket) -> None:
+        with conn:
+            conn.sendall(b"fail" if self.failing else b"ok")
 
     def model_check(self, condition: str, message: str = "flaky") -> str:
         """predict() lines (at its indentation) that raise RuntimeError(message) when `condition`
@@ -277,7 +294,7 @@ class Switch:
 def switch():
     made = Switch()
     yield made
-    made.server.close()
+    made.close()
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -40,7 +40,7 @@ from builds.verification import build_verify
 from tables import selectors as table_selectors
 from tables.models import TableRecord
 from tests.artifacts import GOOD_MODEL, GOOD_PREDICT, model_zip, upload
-from tests.conftest import model_process_name, wait_for, worker_settings
+from tests.conftest import LocalServer, model_process_name, wait_for, worker_settings
 from tests.factories import GroupFactory, MLModelFactory, UserFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -309,28 +309,17 @@ def test_it_fails_the_job_naming_the_one_batch_whose_predict_raised(job_worker, 
     assert job.output_rows is None
 
 
-class Gate:
+class Gate(LocalServer):
     """Orders two batches running at once, each in its own sandboxed model process (they share no
-    folder with each other or the test, so they meet on a server of the test's on 127.0.0.1): one
-    says it is inside predict() ("in") and is then never answered; the other asks to go ("wait")
-    and is answered once the first is in."""
+    folder with each other or the test, so they meet here): one says it is inside predict() ("in")
+    and is then never answered; the other asks to go ("wait") and is answered once the first is in."""
 
     def __init__(self) -> None:
         self.entered = threading.Event()
         self.held: list[socket.socket] = []
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn: socket.socket) -> None:
+    def answer(self, conn: socket.socket) -> None:
         if conn.recv(8) == b"in":
             self.held.append(conn)  # kept open, unanswered: the model waits on it
             self.entered_at = time.monotonic()
@@ -341,7 +330,7 @@ class Gate:
                 conn.sendall(b"go")
 
     def close(self) -> None:
-        self.server.close()
+        super().close()
         for conn in self.held:
             conn.close()
 
