@@ -216,8 +216,8 @@ class Sandbox:
             args = [self.bwrap, "--die-with-parent", "--new-session"]
             if userns is None:
                 args += ["--unshare-all", "--uid", str(NOBODY), "--gid", str(NOBODY)]
-                if disables_userns(self.bwrap):  # no further user namespace inside (see user_namespace)
-                    args += ["--disable-userns"]
+                if disables_userns(self.bwrap):  # no further user namespace inside (see user_namespace);
+                    args += ["--unshare-user", "--disable-userns"]  # --unshare-all's "try" is not enough
             else:
                 args += ["--userns", str(userns), *UNSHARE]
             if self.allow_network:

@@ -1,5 +1,6 @@
 """MODEL_SANDBOX's three modes, and a bubblewrap that cannot make a sandbox on this system."""
 
+import os
 import socket
 import stat
 import subprocess
@@ -84,3 +85,28 @@ def test_a_runtime_the_sandbox_user_cannot_read_is_named_in_a_clear_error(runtim
     assert "Traceback" not in message
     assert sandbox.sandbox_for("auto") is None  # auto runs models without one, and says why
     assert "is not readable by other users" in caplog.text
+
+
+NESTED = "id -u; unshare -U true && echo 'a user namespace of its own' || echo denied"
+
+
+@pytest.mark.skipif(sandbox.bwrap_path() is None, reason="needs bubblewrap (apt-get install bubblewrap)")
+@pytest.mark.skipif(os.geteuid() != 0, reason="becomes nobody with runuser, as an unprivileged worker runs")
+@pytest.mark.parametrize("as_root", [True, False], ids=["root worker", "unprivileged worker"])
+def test_no_user_namespace_can_be_made_inside_the_sandbox(monkeypatch, tmp_path, as_root):
+    """Model code gets no namespace root (and none of the kernel code that opens), whoever runs
+    the worker: a root worker's sandbox lives in a namespace whose max_user_namespaces is 0; an
+    unprivileged worker's gets bwrap's --disable-userns."""
+    monkeypatch.setattr(sandbox, "as_root", lambda: as_root)
+    monkeypatch.setattr(sandbox, "_runtime_dirs", lambda: [])  # /bin/sh needs only /usr
+    made = sandbox.Sandbox(bwrap=sandbox.bwrap_path())
+    launch = made.launch(["/bin/sh", "-c", NESTED], read_only=[], writable=[], chdir=Path("/tmp"))
+    argv = launch.argv if as_root else ["runuser", "-u", "nobody", "--", *launch.argv]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, pass_fds=launch.pass_fds)
+    finally:
+        launch.close()
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split()
+    assert lines[-1] == "denied", done.stdout + done.stderr
+    assert lines[0] == ("0" if as_root else "65534")  # a root worker's model drops to nobody itself
