@@ -42,7 +42,9 @@ class Preflight:
     input_rows: int | None = None
 
     def add(self, key: str, message: str) -> None:
-        self.errors.setdefault(key, []).append(message)
+        messages = self.errors.setdefault(key, [])
+        if message not in messages:  # two checks can reach one sentence ("taken")
+            messages.append(message)
 
     @property
     def ok(self) -> bool:

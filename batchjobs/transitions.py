@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
@@ -217,12 +218,14 @@ def batches_stop_running(job_id, *, error: str) -> int:
     (their workers stop their model processes at their next heartbeat; their own end of the batch
     is then a no-op, and their end of the attempt adds what the model printed)."""
     now = timezone.now()
-    BatchAttempt.objects.filter(batch__job_id=job_id, status=BatchStatus.RUNNING).update(
-        status=BatchStatus.CANCELLED, error=error[:MESSAGE_CAP], finished_at=now
-    )
-    return Batch.objects.filter(job_id=job_id, status=BatchStatus.RUNNING).update(
-        status=BatchStatus.CANCELLED, error=error, finished_at=now, lease_expires_at=None
-    )
+    with transaction.atomic():
+        stopped = Batch.objects.filter(job_id=job_id, status=BatchStatus.RUNNING).update(
+            status=BatchStatus.CANCELLED, error=error, finished_at=now, lease_expires_at=None
+        )
+        BatchAttempt.objects.filter(batch__job_id=job_id, status=BatchStatus.RUNNING).update(
+            status=BatchStatus.CANCELLED, error=error[:MESSAGE_CAP], finished_at=now
+        )
+    return stopped
 
 
 def batches_reset_for_retry(job_id, indexes: list[int]) -> int:

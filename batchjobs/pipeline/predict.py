@@ -128,6 +128,10 @@ def batch_predict(batch_id: int) -> bool:
     # Numbered over the batch's whole life: a retried job's batches keep their earlier attempts.
     number = (batch.attempt_log.aggregate(n=Max("number"))["n"] or 0) + 1
     attempt = BatchAttempt.objects.create(batch=batch, number=number, worker=worker)
+    if not Batch.objects.filter(pk=batch_id, status=BatchStatus.RUNNING).exists():
+        # Stopped between the claim and now (the job failed or was cancelled): no attempt runs on.
+        transitions.attempt_end(attempt.pk, BatchStatus.CANCELLED, error=_stop_reason(job.pk), log="")
+        return True
     log, status, error, detail, result, part = "", BatchStatus.SUCCEEDED, "", "", {}, None
     try:
         process = model_process(job, on_wait=lambda: _heartbeat(batch))

@@ -42,19 +42,24 @@ PR_SET_DUMPABLE, PR_GET_DUMPABLE = 4, 3
 GUARD_INTERVAL_S = 0.5  # how often the worker adds up a working model's processes (see over_limits)
 
 
-def _name(process: psutil.Process) -> str:
+def _cpu_parts(process: psutil.Process) -> tuple[float, float]:
+    """Its own CPU time, and that of its children that ended (which the kernel's limit ignores)."""
     try:
-        return process.name()
-    except psutil.Error:
-        return ""
+        times = process.cpu_times()
+    except psutil.Error:  # it has just ended
+        return 0.0, 0.0
+    return times.user + times.system, times.children_user + times.children_system
 
 
 def _cpu(process: psutil.Process) -> float:
-    """Its CPU time and that of its children that ended (so short-lived children count too)."""
+    return sum(_cpu_parts(process))
+
+
+def _rss(process: psutil.Process) -> int:
     try:
-        return sum(process.cpu_times()[:4])  # user, system, children_user, children_system
-    except psutil.Error:  # it has just ended
-        return 0.0
+        return process.memory_info().rss
+    except psutil.Error:
+        return 0
 
 
 def _pss(process: psutil.Process) -> int:
@@ -270,15 +275,15 @@ class ModelProcess:
         args += self.limits.args()
         args += ["--preimport"] if self.preimport else []
         launch = None
-        if self.sandbox is not None:
-            launch = self.sandbox.launch(
-                args,
-                read_only=[self.build_dir, self.input_dir],
-                writable=[self.output_path],
-                chdir=self.home,
-            )
-            args = launch.argv + (["--drop-to", str(launch.drop_to)] if launch.drop_to is not None else [])
         try:
+            if self.sandbox is not None:
+                launch = self.sandbox.launch(
+                    args,
+                    read_only=[self.build_dir, self.input_dir],
+                    writable=[self.output_path],
+                    chdir=self.home,
+                )
+                args = launch.argv + (["--drop-to", str(launch.drop_to)] if launch.drop_to is not None else [])
             self.proc = subprocess.Popen(
                 args,
                 env=self.env,
@@ -289,6 +294,11 @@ class ModelProcess:
                 pass_fds=(cmd_r, res_w, *(launch.pass_fds if launch else ())),
                 start_new_session=True,  # so a kill takes the model's own children too
             )
+        except BaseException:  # no sandbox or no process: nothing of this start is left behind
+            for fd in (cmd_w, res_r, out_r):
+                os.close(fd)
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
         finally:
             if launch is not None:
                 launch.close()
@@ -302,13 +312,15 @@ class ModelProcess:
         return self
 
     def _processes(self) -> list[psutil.Process]:
-        """The model process and every process it started (not bubblewrap's own)."""
+        """The model process and every process below it. In a sandbox, everything below the
+        bubblewrap process we started, its init in the model's PID namespace too (orphans end
+        there): chosen by place in the tree, never by name, which model code can set."""
         try:
             root = psutil.Process(self.proc.pid)
-            tree = [root, *root.children(recursive=True)]
+            below = root.children(recursive=True)
         except (psutil.Error, AttributeError):
             return []
-        return [p for p in tree if _name(p) != "bwrap"]
+        return below if self.sandbox is not None else [root, *below]
 
     def cpu_seconds(self) -> float:
         """The CPU time the model process and the processes it started have used together."""
@@ -317,25 +329,33 @@ class ModelProcess:
     def over_limits(self) -> str:
         """Why the model's processes together are past its limits ("" when they are not).
 
-        The kernel's limits count each process on its own: a model could start children that each
-        use nearly all its memory or CPU time. The worker adds them up: their memory (PSS, so pages
-        they share count once) against the model's memory, their CPU time against its CPU time."""
+        The kernel's limits count each process on its own, and not the time of children that
+        ended: a model could start children that each use nearly all its memory or CPU time. The
+        worker adds them up: their memory (PSS, so pages they share count once) against the
+        model's memory, their CPU time (ended children's too) against its CPU time."""
         processes = self._processes()
-        if len(processes) < 2:  # one process: the kernel's limits are the whole story
-            return ""
-        if self.memory_mb:
-            used = sum(_pss(p) for p in processes) >> 20
-            if used > self.memory_mb:
-                return (
-                    f"the model's {len(processes)} processes used {used:,} MiB of memory together, more than its "
-                    f"{self.memory_mb:,} MiB (the instance type's memory is the limit for all of them): it was stopped"
-                )
+        alone = len(processes) <= (1 if self.sandbox is None else 2)  # the model process (and bwrap's init)
+        if self.memory_mb and not alone:
+            # RSS first (cheap); PSS (which reads every mapping) only when RSS says it may be over.
+            if sum(_rss(p) for p in processes) >> 20 > self.memory_mb:
+                used = sum(_pss(p) for p in processes) >> 20
+                if used > self.memory_mb:
+                    return (
+                        f"the model's {len(processes)} processes used {used:,} MiB of memory together, more than "
+                        f"its {self.memory_mb:,} MiB (the instance type's memory is the limit for all of them): "
+                        "it was stopped"
+                    )
         if self.limits.cpu_seconds:
-            used = sum(_cpu(p) for p in processes)
+            times = [_cpu_parts(p) for p in processes]
+            ended = sum(t[1] for t in times)
+            if alone and not ended:  # one process: the kernel's CPU limit is the whole story
+                return ""
+            used = sum(t[0] + t[1] for t in times)
             if used > self.limits.cpu_seconds:
                 return (
-                    f"the model's {len(processes)} processes used {used:,.0f} CPU seconds together, more than its "
-                    f"{self.limits.cpu_seconds:,} (its CPU time counts all of them): it was stopped"
+                    f"the model's processes used {used:,.0f} CPU seconds together, more than its "
+                    f"{self.limits.cpu_seconds:,} (its CPU time counts all of them, and those that ended): "
+                    "it was stopped"
                 )
         return ""
 

@@ -13,6 +13,7 @@ Plain Python: no Django. `MODEL_SANDBOX` (auto | required | off) is read by the 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -95,10 +96,14 @@ def user_namespace() -> int:
         for name in ("uid_map", "gid_map"):
             with open(f"/proc/{holder.pid}/{name}", "w") as handle:
                 handle.write(mapping)
-        holder.stdin.write(b"go\n")
-        holder.stdin.flush()
-        ready, _, _ = select.select([holder.stdout], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready or holder.stdout.readline() != b"ready\n":
+        try:
+            holder.stdin.write(b"go\n")
+            holder.stdin.flush()
+            ready, _, _ = select.select([holder.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            answer = holder.stdout.readline() if ready else b""
+        except OSError:  # it died before reading "go"
+            answer = b""
+        if answer != b"ready\n":
             holder.kill()
             said = holder.stderr.read().decode(errors="replace").strip()[-200:]
             raise SandboxUnavailable(f"could not stop further user namespaces in the model's ({said or 'no answer'})")
@@ -107,7 +112,8 @@ def user_namespace() -> int:
         holder.kill()
         holder.wait()
         for stream in (holder.stdin, holder.stdout, holder.stderr):
-            stream.close()
+            with contextlib.suppress(OSError):  # stdin may hold "go" for a holder that is gone
+                stream.close()
 
 
 _NO_NESTED_NAMESPACES = "echo 0 > /proc/sys/user/max_user_namespaces && echo ready && exec sleep 60"
@@ -115,12 +121,18 @@ _NO_NESTED_NAMESPACES = "echo 0 > /proc/sys/user/max_user_namespaces && echo rea
 
 @functools.cache
 def disables_userns(bwrap: str) -> bool:
-    """Whether this bubblewrap has --disable-userns (0.8 and later)."""
+    """Whether this bubblewrap has --disable-userns (0.8 and later); said once when it has not."""
     try:
         done = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10, check=False)
+        has = "--disable-userns" in done.stdout + done.stderr
     except (OSError, subprocess.TimeoutExpired):
-        return False
-    return "--disable-userns" in done.stdout + done.stderr
+        has = False
+    if not has:
+        logger.warning(
+            "bubblewrap here has no --disable-userns (it came in 0.8): an unprivileged worker's models can "
+            "make user namespaces of their own; install bubblewrap 0.8 or later"
+        )
+    return has
 
 
 def _runtime_dirs() -> list[str]:
@@ -153,30 +165,21 @@ def unreadable_runtime() -> str:
 def bwrap_refusal(bwrap: str) -> str:
     """Why bubblewrap cannot make a sandbox on this machine ("" when it can): some systems forbid
     the unprivileged user namespaces it needs, and a root worker's models need a runtime nobody can
-    read. Tried once per process (about 10 ms)."""
+    read. Tried once per process (about 10 ms), with the very arguments a model process gets."""
     unreadable = unreadable_runtime()
     if unreadable:
         return unreadable
-    userns = None
+    launch = None
     try:
-        if as_root():
-            userns = user_namespace()
-            args = [bwrap, "--userns", str(userns), *UNSHARE, "--ro-bind", "/", "/", "true"]
-        else:
-            args = [bwrap, "--unshare-all", "--uid", str(NOBODY), "--gid", str(NOBODY), "--ro-bind", "/", "/", "true"]
+        launch = Sandbox(bwrap=bwrap).launch(["true"], read_only=[], writable=[], chdir=Path("/"))
         done = subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-            pass_fds=() if userns is None else (userns,),
+            launch.argv, capture_output=True, text=True, timeout=30, check=False, pass_fds=launch.pass_fds
         )
     except (OSError, subprocess.TimeoutExpired, SandboxUnavailable) as exc:
         return f"{type(exc).__name__}: {exc}"
     finally:
-        if userns is not None:
-            os.close(userns)
+        if launch is not None:
+            launch.close()
     return "" if done.returncode == 0 else (done.stderr.strip() or f"exit code {done.returncode}")[:300]
 
 

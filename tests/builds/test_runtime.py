@@ -273,3 +273,87 @@ def test_the_cpu_time_of_children_that_ended_counts_too(tmp_path):
     with start(tmp_path, body, limits=Limits(cpu_seconds=8)) as process:
         with pytest.raises(ModelProcessError, match=r"CPU seconds together, more than its 8"):
             process.call({"op": "verify"}, timeout=60)
+
+
+@pytest.mark.parametrize("made", SANDBOXES, ids=lambda made: "sandboxed" if made else "plain")
+def test_a_child_that_renames_itself_bwrap_is_still_counted(tmp_path, made):
+    """Which processes count is decided by their place under the model, not by the name a
+    process gives itself (model code can set its own)."""
+    work = (
+        "open('/proc/self/comm', 'w').write('bwrap'); import time; hold = bytearray(250 << 20); "
+        "time.sleep(60)  # a child of the model"
+    )
+    with start(tmp_path, CHILDREN.format(work=work), sandbox=made, memory_mb=600) as process:
+        with pytest.raises(ModelProcessError, match=r"MiB of memory together, more than its 600"):
+            process.call({"op": "verify"}, timeout=60)
+
+
+DOUBLE_FORK = """
+import os, time
+start = time.process_time()
+for _ in range(8):  # orphans that spin a second each and end: their time lands on their new parent
+    if os.fork() == 0:
+        if os.fork() == 0:
+            begun = time.process_time()
+            while time.process_time() - begun < 1:
+                pass
+        os._exit(0)
+    os.wait()
+    time.sleep(1.2)
+time.sleep(50)
+return pd.DataFrame({"score": df["amount"]})
+"""
+
+
+@pytest.mark.skipif(not SANDBOXES[-1:] or SANDBOXES[-1] is None, reason="needs bubblewrap")
+def test_orphans_cpu_time_counts_in_the_sandbox(tmp_path):
+    """A double-forked child is adopted by the sandbox's init (its own PID namespace): when it
+    ends, its time is still the model's. (Without a sandbox, orphans go to the system's init.)"""
+    with start(tmp_path, DOUBLE_FORK, sandbox=SANDBOXES[-1], limits=Limits(cpu_seconds=8)) as process:
+        with pytest.raises(ModelProcessError, match=r"CPU seconds together, more than its 8"):
+            process.call({"op": "verify"}, timeout=60)
+
+
+@pytest.mark.parametrize("made", SANDBOXES, ids=lambda made: "sandboxed" if made else "plain")
+def test_forked_children_sharing_the_models_memory_count_it_once(tmp_path, made):
+    """Twelve forks of the model share its pages: their RSS adds up past its 600 MiB, their PSS
+    does not, and the model runs on."""
+    import threading
+
+    import psutil
+
+    body = """
+    import time
+    children = []
+    for _ in range(12):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(1.5)
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+    return pd.DataFrame({"score": df["amount"]})
+    """
+    with start(tmp_path, body, sandbox=made, memory_mb=600, limits=Limits(cpu_seconds=60)) as process:
+        peak, done = [0], threading.Event()
+
+        def sample():
+            while not done.wait(0.1):
+                rss = 0
+                for child in process._processes():
+                    try:
+                        rss += child.memory_info().rss
+                    except psutil.Error:
+                        pass
+                peak[0] = max(peak[0], rss >> 20)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            process.call({"op": "verify"}, timeout=60)
+        finally:
+            done.set()
+            sampler.join()
+        assert process.alive
+    assert peak[0] > 600  # RSS alone would have stopped it
