@@ -450,12 +450,15 @@ def test_it_fails_a_batch_whose_output_breaks_the_contract_with_the_rule(job_wor
     job = wait_until_done(trigger(config, owner, make_input(3_000), output), job_worker)
 
     assert job.status == JobStatus.FAILED
-    # Batches 0 and 1 run at once (2 vCPUs) and both fail: the first to end stops the job (the other
-    # may have ended failed just before), so batch 2 never runs.
+    # Batches 0 and 1 may run at once (2 vCPUs) and both fail, or batch 1 may not have started yet
+    # (its pool process still busy): the first failure stops the job either way; batch 2 never runs.
     first = job.batches.filter(status=BatchStatus.FAILED).order_by("finished_at").first()
     assert job.message.startswith(("1 of 3 batches failed", "2 of 3 batches failed"))
     assert f"batch {first.index} (1,000 rows): {error}" in job.message
-    assert "The job stopped there: " in job.message and "1 batch not run" in job.message
+    not_run = job.batches.filter(status=BatchStatus.CANCELLED, attempts=0).count()
+    assert 1 <= not_run <= 2
+    assert "The job stopped there: " in job.message
+    assert f"{not_run} {'batch' if not_run == 1 else 'batches'} not run." in job.message
     assert read_table(output) is None
     assert (first.attempts, first.error) == (1, error)
     assert job.batches.get(index=2).status == BatchStatus.CANCELLED and job.batches.get(index=2).attempts == 0
