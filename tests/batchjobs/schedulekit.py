@@ -7,6 +7,15 @@ from datetime import UTC, datetime
 from batchjobs.models import Schedule
 from batchjobs.schedules import services
 
+# A schedule of the demo model as the API takes it.
+API_BODY = {
+    "model_id": "ds-premium-fraud-detection",
+    "name": "nightly",
+    "input_table": "prod.t.input",
+    "output_table_template": "prod.out.scores_{date}",
+    "cron": "0 2 * * *",
+}
+
 
 def make_schedule(model, user, **fields) -> Schedule:
     values = {

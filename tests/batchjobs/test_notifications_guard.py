@@ -16,18 +16,13 @@ from batchjobs.choices import JobStatus, NotificationStatus
 from batchjobs.models import BatchJob, Schedule
 from mlplatform.envvars import env_host_ports
 from tests.batchjobs.hooks import Hook
+from tests.batchjobs.schedulekit import API_BODY
 from tests.batchjobs.test_notifications import make_job, make_schedule
 
 pytestmark = pytest.mark.usefixtures("job_storage")  # a fresh lake for `ready`'s input table
 
 ALLOWED = "notifications go to public addresses only, or to hosts listed in NOTIFY_ALLOWED_HOSTS"
-BODY = {
-    "model_id": "ds-premium-fraud-detection",
-    "name": "nightly",
-    "input_table": "prod.t.input",
-    "output_table_template": "prod.out.scores_{date}",
-    "cron": "0 2 * * *",
-}
+BODY = API_BODY
 
 
 @pytest.fixture

@@ -26,16 +26,14 @@ HX = {"HTTP_HX_REQUEST": "true"}
 
 
 def make_schedule(ml_model, user, **settings) -> Schedule:
-    return Schedule.objects.create(
-        model=ml_model,
-        team=ml_model.team,
-        name="nightly",
-        input_table="prod.t.input",
-        output_table_template="prod.out.scores_{run}",
-        cron="0 2 * * *",
-        created_by=user,
+    values = {
+        "name": "nightly",
+        "input_table": "prod.t.input",
+        "output_table_template": "prod.out.scores_{run}",
+        "cron": "0 2 * * *",
         **settings,
-    )
+    }
+    return Schedule.objects.create(model=ml_model, team=ml_model.team, created_by=user, **values)
 
 
 def scheduled_run(ml_model, user, schedule: Schedule, output: str, *, post_steps: bool = True) -> BatchJob:
@@ -277,14 +275,13 @@ def test_keep_last_drops_only_the_older_outputs_this_schedule_made(scheduled, us
 def test_keep_last_spares_runs_whose_post_steps_wait_and_tables_a_schedule_names(scheduled, user):
     schedule = make_schedule(scheduled, user, history_table="prod.hist.scores", keep_last=1)
     first = scheduled_run(scheduled, user, schedule, "prod.out.scores_1")
-    Schedule.objects.create(  # another schedule reads the first run's output
-        model=scheduled,
-        team=scheduled.team,
+    make_schedule(  # another schedule reads the first run's output
+        scheduled,
+        user,
         name="downstream",
         input_table="prod.out.scores_1",
         output_table_template="prod.down.scores_{run}",
         cron="0 3 * * *",
-        created_by=user,
     )
     second = scheduled_run(scheduled, user, schedule, "prod.out.scores_2", post_steps=False)
     assert runner.steps_create(second.pk) == 2  # its steps wait for a worker

@@ -6,15 +6,12 @@ from rest_framework.test import APIClient
 
 from batchjobs.models import BatchJob, Schedule
 from tests.batchjobs.jobkit import run_job
+from tests.batchjobs.schedulekit import API_BODY
 
 pytestmark = pytest.mark.usefixtures("job_storage")
 
 BODY = {
-    "model_id": "ds-premium-fraud-detection",
-    "name": "nightly",
-    "input_table": "prod.t.input",
-    "output_table_template": "prod.out.scores_{date}",
-    "cron": "0 2 * * *",
+    **API_BODY,
     "timezone": "Europe/Paris",
     "notify_urls": ["json://hooks.example.com/hook?token=s3cret"],
 }
